@@ -1,0 +1,91 @@
+"""The record of one routed call: who answered, why, what was tried, what it cost.
+
+It is JSON-serializable (``decision.model_dump(mode="json")``) and never holds a secret: only
+target names, model names, numbers and sanitized error text.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from smartroute.errors import ErrorKind, ProviderError
+from smartroute.response import Usage
+
+
+class Attempt(BaseModel):
+    """One call to one target. Failed attempts are listed, never billed as completions."""
+
+    target: str
+    model: str
+    provider: str = ""
+    started_s: float = 0.0
+    latency_s: float = 0.0
+    ttft_s: float | None = None
+    ok: bool = False
+    error_kind: ErrorKind | None = None
+    status_code: int | None = None
+    message: str | None = None
+    hedge: bool = False
+    cancelled: bool = False
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float = 0.0
+    error: ProviderError | None = Field(default=None, exclude=True, repr=False)
+
+    model_config = {"arbitrary_types_allowed": True}
+
+
+class ScoredSummary(BaseModel):
+    target: str
+    model: str
+    score: float
+    parts: dict[str, float] = Field(default_factory=dict)
+
+
+class ExcludedSummary(BaseModel):
+    target: str
+    model: str
+    reason: str
+
+
+class RoutingDecision(BaseModel):
+    decision_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    created_at: float = Field(default_factory=time.time)
+    target: str
+    model: str
+    provider: str = ""
+    strategy: str
+    reason: str = ""
+    complexity: float = 0.0
+    complexity_class: str = "simple"
+    prompt_tokens_estimate: int = 0
+    candidates: list[ScoredSummary] = Field(default_factory=list)
+    excluded: list[ExcludedSummary] = Field(default_factory=list)
+    attempts: list[Attempt] = Field(default_factory=list)
+    latency_s: float = 0.0
+    ttft_s: float | None = None
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float = 0.0
+    quality: float | None = None
+    explanation: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def fallbacks(self) -> int:
+        return sum(1 for a in self.attempts if not a.ok and not a.cancelled)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def _resolve_forward_refs() -> None:
+    from smartroute.response import ChatChunk, ChatResponse
+
+    ns = {"RoutingDecision": RoutingDecision}
+    ChatResponse.model_rebuild(_types_namespace=ns)
+    ChatChunk.model_rebuild(_types_namespace=ns)
+
+
+_resolve_forward_refs()

@@ -1,0 +1,227 @@
+"""One error taxonomy for the whole library.
+
+Providers translate whatever their vendor returns into a :class:`ProviderError` whose
+:class:`ErrorKind` tells the router what is sensible next (retry the same target, fall back to
+another, or stop). Messages never contain secrets: they are built from status codes and the
+vendor's own error text, never from request headers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from smartroute.decision import Attempt
+    from smartroute.plan import Exclusion
+
+
+class ErrorKind(StrEnum):
+    RATE_LIMITED = "rate_limited"
+    OVERLOADED = "overloaded"
+    TIMEOUT = "timeout"
+    CONNECT_TIMEOUT = "connect_timeout"
+    TTFT_TIMEOUT = "ttft_timeout"
+    STREAM_STALL = "stream_stall"
+    STREAM_INTERRUPTED = "stream_interrupted"
+    CONNECTION = "connection"
+    CONTEXT_LENGTH = "context_length"
+    CONTENT_FILTER = "content_filter"
+    AUTHENTICATION = "authentication"
+    INVALID_REQUEST = "invalid_request"
+    NOT_FOUND = "not_found"
+    MALFORMED_RESPONSE = "malformed_response"
+    CIRCUIT_OPEN = "circuit_open"
+    DEADLINE = "deadline"
+    UNKNOWN = "unknown"
+
+
+# (retry the same target?, fall back to another target?)
+_KIND_ACTIONS: dict[ErrorKind, tuple[bool, bool]] = {
+    ErrorKind.RATE_LIMITED: (True, True),
+    ErrorKind.OVERLOADED: (True, True),
+    ErrorKind.TIMEOUT: (False, True),
+    ErrorKind.CONNECT_TIMEOUT: (False, True),
+    ErrorKind.TTFT_TIMEOUT: (False, True),
+    ErrorKind.STREAM_STALL: (False, True),
+    ErrorKind.STREAM_INTERRUPTED: (False, True),
+    ErrorKind.CONNECTION: (False, True),
+    ErrorKind.CONTEXT_LENGTH: (False, True),
+    ErrorKind.CONTENT_FILTER: (False, False),
+    ErrorKind.AUTHENTICATION: (False, True),
+    ErrorKind.INVALID_REQUEST: (False, False),
+    ErrorKind.NOT_FOUND: (False, True),
+    ErrorKind.MALFORMED_RESPONSE: (True, True),
+    ErrorKind.CIRCUIT_OPEN: (False, True),
+    ErrorKind.DEADLINE: (False, False),
+    ErrorKind.UNKNOWN: (False, True),
+}
+
+
+class SmartRouteError(Exception):
+    """Base class of every error smartroute raises."""
+
+
+class ConfigurationError(SmartRouteError, ValueError):
+    """Bad configuration, found at build time. The message names the field and the fix."""
+
+
+class StrategyNotAvailableError(ConfigurationError):
+    """A strategy was selected that this installation cannot run."""
+
+
+class ProviderError(SmartRouteError):
+    """A failed call to one target, classified by :class:`ErrorKind`."""
+
+    kind: ErrorKind = ErrorKind.UNKNOWN
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: ErrorKind | None = None,
+        target: str | None = None,
+        model: str | None = None,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        provider_message: str | None = None,
+        body: Any = None,
+    ) -> None:
+        super().__init__(message)
+        if kind is not None:
+            self.kind = kind
+        self.message = message
+        self.target = target
+        self.model = model
+        self.status_code = status_code
+        self.retry_after = retry_after
+        self.provider_message = provider_message
+        self.body = body
+
+    @property
+    def retryable(self) -> bool:
+        """Whether trying the same target again could succeed."""
+        return _KIND_ACTIONS[self.kind][0]
+
+    @property
+    def fallback_ok(self) -> bool:
+        """Whether another target could answer the same request."""
+        return _KIND_ACTIONS[self.kind][1]
+
+    def __str__(self) -> str:
+        where = f" [{self.target}]" if self.target else ""
+        status = f" (HTTP {self.status_code})" if self.status_code else ""
+        return f"{self.kind.value}{where}{status}: {self.message}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+
+class RateLimitError(ProviderError):
+    kind = ErrorKind.RATE_LIMITED
+
+
+class OverloadedError(ProviderError):
+    kind = ErrorKind.OVERLOADED
+
+
+class TimeoutError_(ProviderError):
+    kind = ErrorKind.TIMEOUT
+
+
+class ConnectionFailedError(ProviderError):
+    kind = ErrorKind.CONNECTION
+
+
+class ContextLengthError(ProviderError):
+    kind = ErrorKind.CONTEXT_LENGTH
+
+
+class ContentFilterError(ProviderError):
+    kind = ErrorKind.CONTENT_FILTER
+
+
+class AuthenticationError(ProviderError):
+    kind = ErrorKind.AUTHENTICATION
+
+
+class InvalidRequestError(ProviderError):
+    kind = ErrorKind.INVALID_REQUEST
+
+
+class MalformedResponseError(ProviderError):
+    kind = ErrorKind.MALFORMED_RESPONSE
+
+
+class StreamInterrupted(ProviderError):
+    """A stream broke after text reached the caller; ``partial_text`` holds what was sent."""
+
+    kind = ErrorKind.STREAM_INTERRUPTED
+
+    def __init__(self, message: str, *, partial_text: str = "", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.partial_text = partial_text
+
+
+_CLASS_BY_KIND: dict[ErrorKind, type[ProviderError]] = {
+    ErrorKind.RATE_LIMITED: RateLimitError,
+    ErrorKind.OVERLOADED: OverloadedError,
+    ErrorKind.TIMEOUT: TimeoutError_,
+    ErrorKind.CONNECT_TIMEOUT: TimeoutError_,
+    ErrorKind.TTFT_TIMEOUT: TimeoutError_,
+    ErrorKind.STREAM_STALL: TimeoutError_,
+    ErrorKind.CONNECTION: ConnectionFailedError,
+    ErrorKind.CONTEXT_LENGTH: ContextLengthError,
+    ErrorKind.CONTENT_FILTER: ContentFilterError,
+    ErrorKind.AUTHENTICATION: AuthenticationError,
+    ErrorKind.INVALID_REQUEST: InvalidRequestError,
+    ErrorKind.MALFORMED_RESPONSE: MalformedResponseError,
+    ErrorKind.STREAM_INTERRUPTED: StreamInterrupted,
+}
+
+
+def provider_error(kind: ErrorKind, message: str, **kwargs: Any) -> ProviderError:
+    """Build the most specific :class:`ProviderError` subclass for ``kind``."""
+    cls = _CLASS_BY_KIND.get(kind, ProviderError)
+    return cls(message, kind=kind, **kwargs)
+
+
+def kind_actions(kind: ErrorKind) -> tuple[bool, bool]:
+    """``(retry_same_target, fall_back)`` defaults for an error kind."""
+    return _KIND_ACTIONS[kind]
+
+
+class NoCandidatesError(SmartRouteError, ValueError):
+    """Every target was excluded for this request; the message lists why, per target."""
+
+    def __init__(self, exclusions: Sequence[Exclusion]) -> None:
+        self.exclusions = list(exclusions)
+        if not self.exclusions:
+            msg = "no targets configured: pass targets=[...] to Router"
+        else:
+            lines = "; ".join(f"{e.target}: {e.reason}" for e in self.exclusions)
+            msg = f"no target can serve this request ({lines})"
+        super().__init__(msg)
+
+
+class AllTargetsFailed(SmartRouteError):
+    """Every attempt failed. ``attempts`` lists each one (target, error kind, status, latency)."""
+
+    def __init__(self, attempts: Sequence[Attempt], message: str | None = None) -> None:
+        self.attempts = list(attempts)
+        parts = [
+            f"{a.target} -> {a.error_kind}"
+            + (f" (HTTP {a.status_code})" if a.status_code else "")
+            + f" after {a.latency_s * 1000:.0f} ms"
+            for a in self.attempts
+        ]
+        head = message or f"all {len(self.attempts)} attempt(s) failed"
+        super().__init__(head + (": " + "; ".join(parts) if parts else ""))
+
+    @property
+    def last_error(self) -> ProviderError | None:
+        for a in reversed(self.attempts):
+            if a.error is not None:
+                return a.error
+        return None

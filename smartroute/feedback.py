@@ -1,0 +1,250 @@
+"""Outcomes and feedback: what happened on each call, recorded automatically.
+
+Every attempt the executor finishes becomes an :class:`Outcome` (latency, time to first token,
+tokens per second, success or error kind, tokens, cost). Quality arrives later, by decision id,
+from the user or from automatic scorers. Learning strategies subscribe with
+:meth:`FeedbackLoop.subscribe`; the loop itself keeps per-target latency windows (for hedging
+percentiles) and a bounded index of recent decisions (for feedback by id).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from smartroute.errors import ConfigurationError, ErrorKind
+from smartroute.request import ChatRequest
+from smartroute.response import ChatResponse
+
+if TYPE_CHECKING:
+    from smartroute.router import Router
+
+log = logging.getLogger("smartroute.feedback")
+
+QualityScorer = Callable[[ChatRequest, ChatResponse], "float | None"]
+
+
+@dataclass(slots=True)
+class Outcome:
+    target: str
+    model: str
+    complexity_class: str
+    ok: bool
+    latency_s: float
+    ttft_s: float | None = None
+    output_tokens: int = 0
+    input_tokens: int = 0
+    tokens_per_s: float | None = None
+    cost_usd: float = 0.0
+    error_kind: ErrorKind | None = None
+    quality: float | None = None
+    decision_id: str | None = None
+    at: float = 0.0
+
+
+class OutcomeListener(Protocol):
+    def on_outcome(self, outcome: Outcome) -> None: ...
+
+    def on_quality(
+        self, target: str, complexity_class: str, quality: float, at: float
+    ) -> None: ...
+
+
+_WINDOW = 128
+_DECISIONS_KEPT = 10_000
+
+
+class FeedbackLoop:
+    def __init__(
+        self,
+        router: Router,
+        *,
+        scorers: Sequence[QualityScorer] = (),
+        sample_rate: float = 1.0,
+        seed: int | None = None,
+    ) -> None:
+        if not 0.0 <= sample_rate <= 1.0:
+            raise ConfigurationError(
+                f"scorer_sample_rate: must be in [0, 1], got {sample_rate}"
+            )
+        self.router = router
+        self.scorers = list(scorers)
+        self.sample_rate = sample_rate
+        self._rng = random.Random(seed)
+        self._listeners: list[OutcomeListener] = []
+        self._latency: dict[str, deque[float]] = {}
+        self._ttft: dict[str, deque[float]] = {}
+        self._counts: dict[str, dict[str, int]] = {}
+        self._decisions: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._inflight: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.router.policy.feedback
+
+    def subscribe(self, listener: OutcomeListener) -> None:
+        self._listeners.append(listener)
+
+    # --- in-flight accounting (read by strategies that estimate queueing) -----------------
+
+    def started(self, target: str) -> None:
+        with self._lock:
+            self._inflight[target] = self._inflight.get(target, 0) + 1
+
+    def finished(self, target: str) -> None:
+        with self._lock:
+            self._inflight[target] = max(0, self._inflight.get(target, 0) - 1)
+
+    def inflight(self, target: str) -> int:
+        return self._inflight.get(target, 0)
+
+    # --- recording ---------------------------------------------------------------------------
+
+    def record_outcome(self, outcome: Outcome) -> None:
+        with self._lock:
+            counts = self._counts.setdefault(outcome.target, {"ok": 0, "error": 0})
+            counts["ok" if outcome.ok else "error"] += 1
+            if outcome.ok:
+                self._latency.setdefault(outcome.target, deque(maxlen=_WINDOW)).append(
+                    outcome.latency_s
+                )
+                if outcome.ttft_s is not None:
+                    self._ttft.setdefault(outcome.target, deque(maxlen=_WINDOW)).append(
+                        outcome.ttft_s
+                    )
+            if outcome.decision_id and outcome.ok:
+                self._decisions[outcome.decision_id] = (outcome.target, outcome.complexity_class)
+                while len(self._decisions) > _DECISIONS_KEPT:
+                    self._decisions.popitem(last=False)
+        if not self.enabled:
+            return
+        for listener in self._listeners:
+            listener.on_outcome(outcome)
+
+    def score_automatically(
+        self, request: ChatRequest, response: ChatResponse, decision_id: str
+    ) -> float | None:
+        """Run the configured scorers (sampled); their mean becomes the decision's quality."""
+        if not self.scorers or self._rng.random() >= self.sample_rate:
+            return None
+        scores = []
+        for scorer in self.scorers:
+            try:
+                q = scorer(request, response)
+            except Exception:  # a broken scorer must not fail the call
+                log.warning("quality scorer %r raised; ignored", scorer, exc_info=True)
+                continue
+            if q is not None:
+                scores.append(min(1.0, max(0.0, float(q))))
+        if not scores:
+            return None
+        quality = sum(scores) / len(scores)
+        self.record_feedback(decision_id, quality)
+        return quality
+
+    def record_feedback(self, decision_id: str, quality: float) -> bool:
+        _check_quality(quality)
+        entry = self._decisions.get(decision_id)
+        if entry is None:
+            return False
+        target, cls = entry
+        self._emit_quality(target, cls, quality)
+        return True
+
+    def record_external(self, provider: str, latency: float, quality: float | None) -> None:
+        """The seed's ``record_routing_decision``: by target or model name."""
+        if latency < 0:
+            raise ValueError(f"latency: must be >= 0 seconds, got {latency}")
+        name = self._resolve(provider)
+        profile = self.router.profile(name)
+        self.record_outcome(
+            Outcome(
+                target=name,
+                model=profile.model,
+                complexity_class="all",
+                ok=True,
+                latency_s=latency,
+                at=self.router.clock(),
+            )
+        )
+        if quality is not None:
+            _check_quality(quality)
+            self._emit_quality(name, "all", quality)
+
+    def _emit_quality(self, target: str, cls: str, quality: float) -> None:
+        if not self.enabled:
+            return
+        now = self.router.clock()
+        for listener in self._listeners:
+            listener.on_quality(target, cls, quality, now)
+
+    def _resolve(self, provider: str) -> str:
+        for p in self.router.profiles:
+            if provider in (p.name, p.model):
+                return p.name
+        names = [p.name for p in self.router.profiles]
+        raise KeyError(f"record_routing_decision: unknown provider {provider!r}; targets: {names}")
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def latency_quantile(self, target: str, q: float, *, ttft: bool = False) -> float | None:
+        window = (self._ttft if ttft else self._latency).get(target)
+        if not window:
+            return None
+        values = sorted(window)
+        return values[min(len(values) - 1, int(q * len(values)))]
+
+    def stats(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for p in self.router.profiles:
+            lat = self._latency.get(p.name)
+            out[p.name] = {
+                "model": p.model,
+                "calls": dict(self._counts.get(p.name, {"ok": 0, "error": 0})),
+                "latency_p50_s": self.latency_quantile(p.name, 0.5),
+                "latency_p90_s": self.latency_quantile(p.name, 0.9),
+                "samples": len(lat) if lat else 0,
+                "inflight": self.inflight(p.name),
+            }
+        learned = getattr(self.router.strategy, "stats", None)
+        if callable(learned):
+            return {"targets": out, "learned": learned()}
+        return {"targets": out}
+
+    def save(self, path: str) -> None:
+        state = getattr(self.router.strategy, "export_state", None)
+        data = {
+            "latency": {k: list(v) for k, v in self._latency.items()},
+            "ttft": {k: list(v) for k, v in self._ttft.items()},
+            "counts": self._counts,
+            "learned": state() if callable(state) else None,
+        }
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(data, fh)
+
+    def load(self, path: str) -> None:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        with self._lock:
+            self._latency = {k: deque(v, maxlen=_WINDOW) for k, v in data["latency"].items()}
+            self._ttft = {k: deque(v, maxlen=_WINDOW) for k, v in data["ttft"].items()}
+            self._counts = data["counts"]
+        restore = getattr(self.router.strategy, "import_state", None)
+        if callable(restore) and data.get("learned") is not None:
+            restore(data["learned"])
+
+
+def _check_quality(quality: float) -> None:
+    if not 0.0 <= quality <= 1.0:
+        raise ValueError(f"quality: must be in [0, 1], got {quality}")
+
+
+def outcome_dict(o: Outcome) -> dict[str, Any]:
+    return asdict(o)

@@ -1,0 +1,177 @@
+"""Plans: the ranked candidates for one request, with scores and every exclusion's reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from smartroute.capability import QUALITY_SCORE, SPEED_SCORE, ProviderCapability
+from smartroute.decision import ExcludedSummary, ScoredSummary
+from smartroute.features import RequestFeatures
+from smartroute.request import ChatRequest
+from smartroute.target import Target
+
+
+@dataclass(slots=True, eq=False)
+class Profile:
+    """Static facts about one target, computed once when the router is built."""
+
+    index: int
+    target: Target
+    name: str
+    model: str
+    capability: ProviderCapability
+    quality: float
+    speed: float
+    in_price: float  # USD per token
+    out_price: float
+    context: int
+    max_output: int
+    tools: bool
+    vision: bool
+    json: bool
+    provider: str
+    static_exclusion: str | None = None
+
+    @classmethod
+    def build(
+        cls, index: int, target: Target, capability: ProviderCapability, exclusion: str | None
+    ) -> Profile:
+        return cls(
+            index=index,
+            target=target,
+            name=target.name,
+            model=target.model,
+            capability=capability,
+            quality=QUALITY_SCORE[capability.quality_tier],
+            speed=SPEED_SCORE[capability.speed_tier],
+            in_price=capability.input_cost_per_1m / 1e6,
+            out_price=capability.output_cost_per_1m / 1e6,
+            context=capability.max_tokens,
+            max_output=capability.max_output_tokens,
+            tools=capability.supports_tools,
+            vision=capability.supports_vision,
+            json=capability.supports_json,
+            provider=capability.provider,
+            static_exclusion=exclusion,
+        )
+
+
+@dataclass(slots=True, eq=False)
+class Candidate:
+    """One ranked target. ``quality``/``speed``/``cost`` are its component scores in [0, 1]."""
+
+    profile: Profile
+    score: float
+    quality: float = 0.0
+    speed: float = 0.0
+    cost: float = 0.0
+    est_cost_usd: float = 0.0
+    extra: dict[str, float] | None = None
+
+    @property
+    def target(self) -> Target:
+        return self.profile.target
+
+    @property
+    def name(self) -> str:
+        return self.profile.name
+
+    @property
+    def model(self) -> str:
+        return self.profile.model
+
+    @property
+    def parts(self) -> dict[str, float]:
+        parts = {
+            "quality": round(self.quality, 4),
+            "speed": round(self.speed, 4),
+            "cost": round(self.cost, 4),
+            "est_cost_usd": self.est_cost_usd,
+        }
+        if self.extra:
+            parts.update(self.extra)
+        return parts
+
+    def __repr__(self) -> str:
+        return f"Candidate({self.name!r}, score={self.score:.4f})"
+
+
+@dataclass(slots=True)
+class Exclusion:
+    target: str
+    model: str
+    reason: str
+
+
+@dataclass(slots=True, eq=False)
+class RoutingPlan:
+    request: ChatRequest
+    features: RequestFeatures
+    strategy: str
+    candidates: list[Candidate]
+    excluded: list[Exclusion]
+    weights: dict[str, float] = field(default_factory=dict)
+    explanation: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def first(self) -> Candidate:
+        return self.candidates[0]
+
+    def __len__(self) -> int:
+        return len(self.candidates)
+
+    def summary(self, top: int = 10) -> tuple[list[ScoredSummary], list[ExcludedSummary]]:
+        scored = [
+            ScoredSummary(target=c.name, model=c.model, score=round(c.score, 6), parts=c.parts)
+            for c in self.candidates[:top]
+        ]
+        excluded = [
+            ExcludedSummary(target=e.target, model=e.model, reason=e.reason)
+            for e in self.excluded[:top]
+        ]
+        return scored, excluded
+
+    def explain(self, top: int = 10) -> str:
+        """A human-readable account of the plan."""
+        f = self.features
+        c = f.complexity
+        lines = [
+            f"strategy: {self.strategy}",
+            f"request: ~{f.prompt_tokens} prompt tokens, complexity {c.score:.2f} ({c.label})"
+            + (f", needs {', '.join(_needs(f))}" if _needs(f) else ""),
+        ]
+        signals = ", ".join(f"{k}={v:.2f}" for k, v in c.signals.items() if v)
+        if signals:
+            lines.append(f"signals: {signals}")
+        if self.weights:
+            lines.append(
+                "weights: " + ", ".join(f"{k}={v:.2f}" for k, v in self.weights.items())
+            )
+        lines.append("candidates:")
+        for i, cand in enumerate(self.candidates[:top], 1):
+            extra = ""
+            if cand.extra:
+                extra = " " + " ".join(f"{k}={v:.3g}" for k, v in cand.extra.items())
+            lines.append(
+                f"  {i}. {cand.name:<28} score={cand.score:.3f} quality={cand.quality:.2f} "
+                f"speed={cand.speed:.2f} cost={cand.cost:.2f} "
+                f"(~${cand.est_cost_usd:.6f}){extra}"
+            )
+        if len(self.candidates) > top:
+            lines.append(f"  ... {len(self.candidates) - top} more")
+        if self.excluded:
+            lines.append("excluded:")
+            for e in self.excluded[:top]:
+                lines.append(f"  - {e.target}: {e.reason}")
+            if len(self.excluded) > top:
+                lines.append(f"  ... {len(self.excluded) - top} more")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.explain()
+
+
+def _needs(f: RequestFeatures) -> list[str]:
+    return [n for n, on in (("tools", f.needs_tools), ("vision", f.needs_vision),
+                            ("json", f.needs_json)) if on]

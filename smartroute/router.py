@@ -1,0 +1,298 @@
+"""``Router``: plan a request over targets by policy, then execute the plan reliably."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any
+
+from smartroute import catalog
+from smartroute.capability import ProviderCapability
+from smartroute.errors import ConfigurationError, NoCandidatesError
+from smartroute.execution import Executor
+from smartroute.feedback import FeedbackLoop, QualityScorer
+from smartroute.features import ComplexityClassifier, RequestFeatures, analyze
+from smartroute.plan import Exclusion, Profile, RoutingPlan
+from smartroute.policy import RoutingPolicy
+from smartroute.request import RequestLike, to_request
+from smartroute.response import ChatChunk, ChatResponse
+from smartroute.state import InMemoryStateStore, StateStore
+from smartroute.strategies import build_strategy
+from smartroute.target import Target
+
+
+class Router:
+    """Routes chat calls over ``targets`` by ``policy``.
+
+    ``targets`` are anything implementing :class:`~smartroute.target.Target`. Without targets,
+    the router builds HTTP provider targets for the policy's models (``allow`` or
+    ``add_provider``), reading API keys from the environment.
+    """
+
+    def __init__(
+        self,
+        targets: Sequence[Target] | None = None,
+        policy: RoutingPolicy | None = None,
+        *,
+        classifier: ComplexityClassifier | None = None,
+        state: StateStore | None = None,
+        clock: Callable[[], float] | None = None,
+        scorers: Sequence[QualityScorer] = (),
+        scorer_sample_rate: float = 1.0,
+    ) -> None:
+        self.policy = policy or RoutingPolicy.balanced()
+        self.classifier = classifier
+        self.state: StateStore = state if state is not None else InMemoryStateStore()
+        self.clock: Callable[[], float] = clock or time.monotonic
+        if targets is None:
+            targets = _targets_from_policy(self.policy)
+        self.targets: list[Target] = list(targets)
+        self._profiles = self._build_profiles()
+        self._by_name = {p.name: p for p in self._profiles}
+        self.feedback = FeedbackLoop(
+            self, scorers=scorers, sample_rate=scorer_sample_rate
+        )
+        self.strategy = build_strategy(
+            self.policy, state=self.state, clock=self.clock, feedback=self.feedback
+        )
+        self.executor = Executor(self)
+
+    def _build_profiles(self) -> list[Profile]:
+        policy = self.policy
+        names: set[str] = set()
+        known: set[str] = set()
+        profiles = []
+        for i, t in enumerate(self.targets):
+            if not isinstance(t, Target):
+                raise ConfigurationError(
+                    f"targets[{i}]: {type(t).__name__} is not a Target (needs name, model, "
+                    "capability, complete/acomplete/stream/astream)"
+                )
+            if t.name in names:
+                raise ConfigurationError(
+                    f"targets[{i}]: duplicate target name {t.name!r}; give each target a "
+                    "unique name="
+                )
+            names.add(t.name)
+            known.update((t.name, t.model, catalog.canonical_name(t.model)))
+            cap = (
+                policy.providers.get(t.name)
+                or policy.providers.get(t.model)
+                or t.capability
+            )
+            profiles.append(Profile.build(i, t, cap, self._static_exclusion(t)))
+        if not profiles:
+            raise ConfigurationError(
+                "Router: no targets; pass targets=[...] or a policy with allow([...]) / "
+                "add_provider(...)"
+            )
+        for field, listed in (
+            ("allow", policy.allowed or ()),
+            ("fallback_chain", policy.fallback or ()),
+        ):
+            unknown = [m for m in listed if m not in known]
+            if unknown:
+                raise ConfigurationError(
+                    f"policy.{field}: {unknown} match no target (targets: "
+                    f"{sorted(t.name for t in self.targets)}); add a target for each model or "
+                    f"remove it from {field}"
+                )
+        if all(p.static_exclusion for p in profiles):
+            raise NoCandidatesError(
+                [Exclusion(p.name, p.model, p.static_exclusion or "") for p in profiles]
+            )
+        return profiles
+
+    def _static_exclusion(self, t: Target) -> str | None:
+        policy = self.policy
+        ids = (t.name, t.model, catalog.canonical_name(t.model))
+        if policy.allowed is not None and not any(i in policy.allowed for i in ids):
+            return "not in the policy's allow list"
+        if any(i in policy.denied for i in ids):
+            return "denied by the policy"
+        return None
+
+    # --- planning ----------------------------------------------------------------------------
+
+    def features(self, request: RequestLike) -> RequestFeatures:
+        return analyze(to_request(request), self.classifier)
+
+    def plan(self, request: RequestLike, **kwargs: Any) -> RoutingPlan:
+        """Rank the targets for ``request``; pure computation, no I/O."""
+        req = to_request(request, **kwargs)
+        features = analyze(req, self.classifier)
+        eligible, excluded = self._filter(features)
+        if not eligible:
+            raise NoCandidatesError(excluded)
+        candidates, weights = self.strategy.rank(eligible, features)
+        fallback = self.policy.fallback
+        if fallback and len(candidates) > 1:
+            candidates = _apply_chain(candidates, fallback)
+        plan = RoutingPlan(req, features, self.strategy.name, candidates, excluded, weights)
+        explain = getattr(self.strategy, "explain", None)
+        if explain is not None:
+            plan.explanation = explain(candidates)
+        return plan
+
+    def _filter(self, f: RequestFeatures) -> tuple[list[Profile], list[Exclusion]]:
+        eligible: list[Profile] = []
+        excluded: list[Exclusion] = []
+        requested_out = f.output_tokens if f.requested_output else 0
+        need = f.prompt_tokens + requested_out
+        tools, vision, json_ = f.needs_tools, f.needs_vision, f.needs_json
+        pinned = f.pinned_model
+        cap = self.policy.max_cost_per_request
+        blocked = self.executor.breakers.blocked()
+        for p in self._profiles:
+            reason = p.static_exclusion
+            if reason is None:
+                if pinned is not None and pinned not in (p.name, p.model):
+                    reason = f"not the pinned model {pinned!r}"
+                elif p.context < need:
+                    reason = (
+                        f"context window {p.context} < prompt ~{f.prompt_tokens} + "
+                        f"requested output {requested_out} tokens"
+                    )
+                elif requested_out > p.max_output:
+                    reason = f"max output {p.max_output} < requested {requested_out} tokens"
+                elif tools and not p.tools:
+                    reason = "lacks tool calling"
+                elif vision and not p.vision:
+                    reason = "lacks vision (image input)"
+                elif json_ and not p.json:
+                    reason = "lacks JSON output"
+                elif cap is not None and (
+                    f.prompt_tokens * p.in_price
+                    + (requested_out or p.max_output) * p.out_price
+                ) > cap:
+                    reason = f"worst-case cost exceeds the cap ${cap:g} per request"
+                elif blocked and p.name in blocked:
+                    reason = blocked[p.name]
+            if reason is None:
+                eligible.append(p)
+            else:
+                excluded.append(Exclusion(p.name, p.model, reason))
+        if not eligible and blocked:
+            probe = self.executor.breakers.probe_candidate(
+                [p for p in self._profiles if p.name in blocked and _only_breaker(p, excluded)]
+            )
+            if probe is not None:
+                eligible.append(probe)
+                excluded = [e for e in excluded if e.target != probe.name]
+        return eligible, excluded
+
+    def explain(self, request: RequestLike, **kwargs: Any) -> str:
+        return self.plan(request, **kwargs).explain()
+
+    # --- calling -----------------------------------------------------------------------------
+
+    def chat(self, request: RequestLike, **kwargs: Any) -> ChatResponse:
+        return self.executor.complete(self.plan(request, **kwargs))
+
+    async def achat(self, request: RequestLike, **kwargs: Any) -> ChatResponse:
+        return await self.executor.acomplete(self.plan(request, **kwargs))
+
+    def stream(self, request: RequestLike, **kwargs: Any) -> Iterator[ChatChunk]:
+        """Chunks as they arrive; the last chunk carries the ``decision``."""
+        return self.executor.stream(self.plan(request, **kwargs))
+
+    def astream(self, request: RequestLike, **kwargs: Any) -> AsyncIterator[ChatChunk]:
+        return self.executor.astream(self.plan(request, **kwargs))
+
+    # seed spelling
+    chat_completion = chat
+    achat_completion = achat
+
+    # --- feedback ----------------------------------------------------------------------------
+
+    def record_feedback(self, decision_id: str, quality: float) -> bool:
+        """Quality in [0, 1] for an earlier decision; returns False if the id is unknown."""
+        return self.feedback.record_feedback(decision_id, quality)
+
+    def record_routing_decision(
+        self, provider: str, latency: float, quality_score: float | None = None
+    ) -> None:
+        """The seed's feedback call: a target (or model) name, seconds, optional quality."""
+        self.feedback.record_external(provider, latency, quality_score)
+
+    def stats(self) -> dict[str, Any]:
+        return self.feedback.stats()
+
+    def save_stats(self, path: str) -> None:
+        self.feedback.save(path)
+
+    def load_stats(self, path: str) -> None:
+        self.feedback.load(path)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def profile(self, name: str) -> Profile:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise KeyError(f"no target named {name!r}") from None
+
+    @property
+    def profiles(self) -> list[Profile]:
+        return list(self._profiles)
+
+    def capability(self, name: str) -> ProviderCapability:
+        return self.profile(name).capability
+
+    def close(self) -> None:
+        for t in self.targets:
+            close = getattr(t, "close", None)
+            if callable(close):
+                close()
+
+    async def aclose(self) -> None:
+        for t in self.targets:
+            aclose = getattr(t, "aclose", None)
+            if callable(aclose):
+                await aclose()
+
+    def __enter__(self) -> Router:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Router:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        names = ", ".join(p.name for p in self._profiles[:5])
+        more = "" if len(self._profiles) <= 5 else f", +{len(self._profiles) - 5}"
+        return f"Router(strategy={self.policy.strategy.value!r}, targets=[{names}{more}])"
+
+
+def _only_breaker(p: Profile, excluded: list[Exclusion]) -> bool:
+    return any(e.target == p.name and e.reason.startswith("circuit open") for e in excluded)
+
+
+def _apply_chain(candidates: list[Any], chain: tuple[str, ...]) -> list[Any]:
+    first, rest = candidates[0], candidates[1:]
+    pos = {n: i for i, n in enumerate(chain)}
+
+    def key(c: Any) -> int:
+        i = pos.get(c.name, pos.get(c.model))
+        return len(chain) if i is None else i
+
+    return [first, *sorted(rest, key=key)]
+
+
+def _targets_from_policy(policy: RoutingPolicy) -> list[Target]:
+    names = list(dict.fromkeys([*(policy.allowed or ()), *policy.providers]))
+    if not names:
+        raise ConfigurationError(
+            "Router: no targets and the policy names no models; pass targets=[...] or use "
+            "policy.allow([...])"
+        )
+    try:
+        from smartroute.providers import for_model
+    except ImportError as exc:  # pragma: no cover
+        raise ConfigurationError("HTTP providers are unavailable in this build") from exc
+    return [for_model(n, policy.providers.get(n)) for n in names]

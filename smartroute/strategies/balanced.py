@@ -1,0 +1,63 @@
+"""BALANCED: one documented score over quality, speed and cost.
+
+    x   = request complexity in [0, 1]; k = weights.complexity_shift
+    w_q = W_q * (1 + k*x)          if prefer_quality_for_complex else W_q
+    w_s = W_s * (1 + k*(1 - x))    if prefer_fast_for_simple    else W_s
+    w_c = W_c                      if cost_aware                else 0
+    if prefer_quality_for_complex: w_s *= (1 - x); w_c *= (1 - x)
+    weights are normalised to sum to 1
+    score = w_q*Q + w_s*S + w_c*C
+
+Q is the quality tier score (LOW .25 ... PREMIUM 1), or a trained predictor's expected quality
+for this prompt and model; S the speed tier score (SLOW .25 ... VERY_FAST 1); C the cost score
+(1 for the cheapest candidate for this request, 0 for the dearest, log-scaled).
+"""
+
+from __future__ import annotations
+
+from operator import attrgetter
+
+from smartroute.features import RequestFeatures
+from smartroute.plan import Candidate, Profile
+from smartroute.policy import RoutingPolicy
+from smartroute.strategies.base import cost_scores, estimated_costs, predicted_quality
+
+_by_score = attrgetter("score")
+
+
+def balanced_weights(policy: RoutingPolicy, complexity: float) -> tuple[float, float, float]:
+    w = policy.weights
+    x = min(1.0, max(0.0, complexity))
+    k = w.complexity_shift
+    wq = w.quality * (1 + k * x) if policy.prefer_quality_for_complex else w.quality
+    ws = w.speed * (1 + k * (1 - x)) if policy.prefer_fast_for_simple else w.speed
+    wc = w.cost if policy.is_cost_aware else 0.0
+    if policy.prefer_quality_for_complex:
+        ws *= 1 - x
+        wc *= 1 - x
+    total = wq + ws + wc
+    if total <= 0:
+        return 1.0, 0.0, 0.0
+    return wq / total, ws / total, wc / total
+
+
+class BalancedStrategy:
+    name = "balanced"
+
+    def __init__(self, policy: RoutingPolicy) -> None:
+        self.policy = policy
+
+    def rank(
+        self, eligible: list[Profile], features: RequestFeatures
+    ) -> tuple[list[Candidate], dict[str, float]]:
+        wq, ws, wc = balanced_weights(self.policy, features.complexity.score)
+        costs = estimated_costs(eligible, features)
+        cscores = cost_scores(costs)
+        has_pred = features.complexity.model_quality is not None
+        out = []
+        for p, est, c in zip(eligible, costs, cscores, strict=True):
+            q = predicted_quality(p, features) if has_pred else p.quality
+            s = p.speed
+            out.append(Candidate(p, wq * q + ws * s + wc * c, q, s, c, est))
+        out.sort(key=_by_score, reverse=True)
+        return out, {"quality": wq, "speed": ws, "cost": wc}

@@ -1,0 +1,51 @@
+"""The strategy protocol and the cost arithmetic every strategy shares."""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+from smartroute.features import RequestFeatures
+from smartroute.plan import Candidate, Profile
+
+
+class Strategy(Protocol):
+    """Ranks the eligible profiles for a request, best first. Must be pure and cheap:
+    no I/O, no locks held; it runs on every call."""
+
+    name: str
+
+    def rank(
+        self, eligible: list[Profile], features: RequestFeatures
+    ) -> tuple[list[Candidate], dict[str, float]]:
+        """Return the ranked candidates and the weights used (for explanations)."""
+        ...
+
+
+def estimated_costs(eligible: list[Profile], features: RequestFeatures) -> list[float]:
+    """USD of this request on each profile: prompt tokens x input + output tokens x output."""
+    pt = features.prompt_tokens
+    ot = features.output_tokens
+    return [p.in_price * pt + p.out_price * ot for p in eligible]
+
+
+def cost_scores(costs: list[float]) -> list[float]:
+    """1 for the cheapest, 0 for the dearest, log-scaled between (prices span decades)."""
+    floor = 1e-12
+    lo = math.log(max(min(costs), floor))
+    hi = math.log(max(max(costs), floor))
+    span = hi - lo
+    if span <= 1e-12:
+        return [1.0] * len(costs)
+    log = math.log
+    return [1.0 - (log(max(c, floor)) - lo) / span for c in costs]
+
+
+def predicted_quality(p: Profile, features: RequestFeatures) -> float:
+    mq = features.complexity.model_quality
+    if mq is None:
+        return p.quality
+    q = mq.get(p.name)
+    if q is None:
+        q = mq.get(p.model, p.quality)
+    return q

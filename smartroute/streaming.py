@@ -1,0 +1,75 @@
+"""Folding streamed chunks into one answer; shared by the router and the integrations."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from smartroute.request import ToolCall
+from smartroute.response import ChatChunk, ChatResponse, Usage
+
+
+class ChunkAccumulator:
+    """Collects text, tool-call fragments, usage and finish reason from chunks."""
+
+    __slots__ = ("_text", "_tools", "finish_reason", "model", "usage", "chunks")
+
+    def __init__(self) -> None:
+        self._text: list[str] = []
+        self._tools: dict[int, dict[str, Any]] = {}
+        self.usage: Usage | None = None
+        self.finish_reason: str | None = None
+        self.model: str | None = None
+        self.chunks = 0
+
+    def add(self, chunk: ChatChunk) -> None:
+        self.chunks += 1
+        if chunk.text:
+            self._text.append(chunk.text)
+        for d in chunk.tool_call_deltas:
+            slot = self._tools.setdefault(d.index, {"id": None, "name": None, "args": []})
+            if d.id:
+                slot["id"] = d.id
+            if d.name:
+                slot["name"] = d.name
+            if d.arguments:
+                slot["args"].append(d.arguments)
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        if chunk.finish_reason:
+            self.finish_reason = chunk.finish_reason
+        if chunk.model:
+            self.model = chunk.model
+
+    @property
+    def text(self) -> str:
+        return "".join(self._text)
+
+    @property
+    def has_content(self) -> bool:
+        return bool(self._text or self._tools)
+
+    def tool_calls(self) -> list[ToolCall]:
+        calls = []
+        for index in sorted(self._tools):
+            slot = self._tools[index]
+            raw = "".join(slot["args"]) or "{}"
+            try:
+                args = json.loads(raw)
+            except json.JSONDecodeError:
+                args = {"__raw__": raw}
+            if not isinstance(args, dict):
+                args = {"value": args}
+            calls.append(
+                ToolCall(id=slot["id"] or f"call_{index}", name=slot["name"] or "", arguments=args)
+            )
+        return calls
+
+    def response(self) -> ChatResponse:
+        return ChatResponse(
+            text=self.text,
+            tool_calls=self.tool_calls(),
+            usage=self.usage or Usage(),
+            finish_reason=self.finish_reason,
+            model=self.model,
+        )

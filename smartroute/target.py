@@ -1,0 +1,56 @@
+"""The one protocol the router calls: anything with a model name, a capability and four methods."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from smartroute.capability import ProviderCapability
+from smartroute.request import ChatRequest
+from smartroute.response import ChatChunk, ChatResponse
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptOptions:
+    """Limits for one attempt, in seconds. ``None`` means no limit from the router.
+
+    ``timeout`` bounds the whole attempt; ``read_timeout`` bounds the wait for any next bytes
+    (a stall). Targets pass these to their transport; the router enforces time to first token and
+    stalls itself as well, so a target that ignores them is still bounded.
+    """
+
+    timeout: float | None = None
+    connect_timeout: float | None = None
+    read_timeout: float | None = None
+
+
+NO_LIMITS = AttemptOptions()
+
+
+@runtime_checkable
+class Target(Protocol):
+    """A callable model. ``name`` is unique among a router's targets; ``model`` is the vendor's id."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def capability(self) -> ProviderCapability: ...
+
+    def complete(self, request: ChatRequest, options: AttemptOptions = NO_LIMITS) -> ChatResponse: ...
+
+    async def acomplete(
+        self, request: ChatRequest, options: AttemptOptions = NO_LIMITS
+    ) -> ChatResponse: ...
+
+    def stream(
+        self, request: ChatRequest, options: AttemptOptions = NO_LIMITS
+    ) -> Iterator[ChatChunk]: ...
+
+    def astream(
+        self, request: ChatRequest, options: AttemptOptions = NO_LIMITS
+    ) -> AsyncIterator[ChatChunk]: ...
