@@ -39,6 +39,8 @@ class ChatResponse(BaseModel):
     model: str | None = None
     response_id: str | None = None
     decision: RoutingDecision | None = None
+    # The target's native answer object (e.g. a LangChain AIMessage); never serialized.
+    raw: Any = Field(default=None, exclude=True, repr=False)
 
     @property
     def provider_used(self) -> str | None:
@@ -81,7 +83,7 @@ class ChatChunk(BaseModel):
     finish_reason: str | None = None
     model: str | None = None
     decision: RoutingDecision | None = None
-    raw: dict[str, Any] | None = Field(default=None, exclude=True, repr=False)
+    raw: Any = Field(default=None, exclude=True, repr=False)
 
     @property
     def has_content(self) -> bool:
