@@ -541,7 +541,7 @@ class Executor:
     async def astream(self, plan: RoutingPlan) -> AsyncIterator[ChatChunk]:
         call = Call(self, plan)
         if self.router.policy.racing is not None:
-            async for chunk in _AsyncRace(call).stream():
+            async for chunk in _AsyncRace(call, streaming=True).stream():
                 yield chunk
             return
         async for chunk in self._astream_from(call, None):
@@ -703,3 +703,6 @@ def _check_response(resp: ChatResponse, c: Candidate) -> None:
         )
 
 
+
+
+from smartroute.race import _AsyncRace, _SyncRace  # noqa: E402  (races drive Executor internals)
