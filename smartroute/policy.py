@@ -113,19 +113,27 @@ class RaceConfig(_Frozen):
 class AdaptiveConfig(_Frozen):
     """Learning knobs of the ADAPTIVE strategy."""
 
-    half_life_obs: float = Field(200.0, gt=0, description="evidence halves every N observations")
+    half_life_obs: float = Field(
+        200.0, gt=0, description="quality evidence of a (model, class) halves every N of its scores"
+    )
+    latency_half_life_obs: float = Field(
+        25.0, gt=0, description="latency/failure evidence halves every N router-wide outcomes"
+    )
     half_life_s: float | None = Field(None, gt=0, description="and/or every N seconds")
     exploration: float = Field(1.0, ge=0, le=5, description="scale of posterior sampling")
     max_explore_share: float = Field(0.2, ge=0, le=1)
     prior_strength: float = Field(4.0, gt=0, description="pseudo-observations of the tier prior")
-    latency_budget_s: float = Field(10.0, gt=0, description="latency scored as 0 at this value")
+    prior_failure_rate: float = Field(0.01, ge=0, lt=1)
+    inflight_latency_share: float = Field(
+        0.1, ge=0, description="expected latency grows by this share per request in flight"
+    )
     seed: int | None = None
 
 
 class RoutingPolicy(_Frozen):
     strategy: RoutingStrategy = RoutingStrategy.BALANCED
-    allowed: tuple[str, ...] | None = None
-    denied: tuple[str, ...] = ()
+    allowed: tuple[str, ...] | None = Field(None, alias="allow")
+    denied: tuple[str, ...] = Field((), alias="deny")
     providers: dict[str, ProviderCapability] = Field(default_factory=dict)
     prefer_fast_for_simple: bool = False
     prefer_quality_for_complex: bool = False
