@@ -97,8 +97,7 @@ class CircuitBreakers:
         with self._lock:
             self._probing.discard(target)
             self._open.pop(target, None)
-        if self.store.get(NS, target) is not None:
-            self.store.update(NS, target, _success(self.config))
+        self.store.update(NS, target, _success(self.config))
 
     def record_failure(self, target: str, kind: ErrorKind) -> None:
         if not self.config.enabled:

@@ -196,6 +196,8 @@ class Call:
         action = self.policy.action_for(err.kind)
         if err.kind is ErrorKind.CONTEXT_LENGTH:
             self.min_context = max(self.min_context, c.profile.context)
+        if err.kind is ErrorKind.DEADLINE:
+            raise self.exhausted(f"deadline of {self.policy.deadline_s}s exceeded") from err
         if action is ErrorAction.STOP:
             err.attempts = self.attempts  # type: ignore[attr-defined]
             raise err
@@ -632,7 +634,11 @@ class Executor:
             att.error_kind, att.message, att.error = err.kind, "prefill rejected", err
             call.pos -= 1
             nxt = call.next_candidate()
-            return original, call.request, nxt
+            if nxt is None:
+                original.attempts = call.attempts  # type: ignore[union-attr]
+                raise original  # type: ignore[misc]
+            prefill = nxt.profile.capability.supports_prefill and nxt.name not in prefill_failed
+            return original, call.resumed_request(emitted, nxt, prefill), nxt
         partial_here = acc.text
         call._close(att, c)
         att.error_kind = err.kind if err.kind is not ErrorKind.STREAM_INTERRUPTED else ErrorKind.STREAM_INTERRUPTED

@@ -9,6 +9,7 @@ expected quality for the prompt.
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -135,6 +136,7 @@ SIGNAL_WEIGHTS: dict[str, float] = {
     "structured_output": 0.08,
     "depth": 0.08,
 }
+_WEIGHT_VALUES = tuple(SIGNAL_WEIGHTS.values())  # in the order classify() builds its signals
 SIMPLE_BELOW = 0.2
 COMPLEX_FROM = 0.45
 
@@ -187,11 +189,8 @@ class HeuristicClassifier:
             "structured_output": 1.0 if request.needs_json else 0.0,
             "depth": min(1.0, max(0, len(request.messages) - 2) / 10),
         }
-        score = 0.0
-        for name, value in signals.items():
-            score += SIGNAL_WEIGHTS[name] * value
-        score = min(1.0, score)
-        return Complexity(score=score, label=complexity_class(score), signals=signals)
+        score = min(1.0, sum(map(operator.mul, _WEIGHT_VALUES, signals.values())))
+        return Complexity(score, complexity_class(score), signals)
 
 
 _LOG_LONG = math.log1p(1500 / 40.0)

@@ -41,23 +41,43 @@ def balanced_weights(policy: RoutingPolicy, complexity: float) -> tuple[float, f
     return wq / total, ws / total, wc / total
 
 
+class _WeightCache:
+    """``balanced_weights`` for a fixed policy; without the prefer_* flags it is a constant."""
+
+    def __init__(self, policy: RoutingPolicy) -> None:
+        self.policy = policy
+        self.fixed = (
+            None
+            if policy.prefer_fast_for_simple or policy.prefer_quality_for_complex
+            else balanced_weights(policy, 0.0)
+        )
+
+    def __call__(self, complexity: float) -> tuple[float, float, float]:
+        return self.fixed or balanced_weights(self.policy, complexity)
+
+
 class BalancedStrategy:
     name = "balanced"
 
     def __init__(self, policy: RoutingPolicy) -> None:
         self.policy = policy
+        self._weights = _WeightCache(policy)
 
     def rank(
         self, eligible: list[Profile], features: RequestFeatures
     ) -> tuple[list[Candidate], dict[str, float]]:
-        wq, ws, wc = balanced_weights(self.policy, features.complexity.score)
+        wq, ws, wc = self._weights(features.complexity.score)
         costs = estimated_costs(eligible, features)
         cscores = cost_scores(costs)
-        has_pred = features.complexity.model_quality is not None
-        out = []
-        for p, est, c in zip(eligible, costs, cscores, strict=True):
-            q = predicted_quality(p, features) if has_pred else p.quality
-            s = p.speed
-            out.append(Candidate(p, wq * q + ws * s + wc * c, q, s, c, est))
+        if features.complexity.model_quality is None:
+            out = [
+                Candidate(p, wq * p.quality + ws * p.speed + wc * c, p.quality, p.speed, c, est)
+                for p, est, c in zip(eligible, costs, cscores, strict=True)
+            ]
+        else:
+            out = []
+            for p, est, c in zip(eligible, costs, cscores, strict=True):
+                q = predicted_quality(p, features)
+                out.append(Candidate(p, wq * q + ws * p.speed + wc * c, q, p.speed, c, est))
         out.sort(key=_by_score, reverse=True)
         return out, {"quality": wq, "speed": ws, "cost": wc}

@@ -22,23 +22,25 @@ class Strategy(Protocol):
         ...
 
 
+_FLOOR = 1e-12  # keeps free models finite on the log scale
+
+
 def estimated_costs(eligible: list[Profile], features: RequestFeatures) -> list[float]:
     """USD of this request on each profile: prompt tokens x input + output tokens x output."""
     pt = features.prompt_tokens
     ot = features.output_tokens
-    return [p.in_price * pt + p.out_price * ot for p in eligible]
+    return [p.in_price * pt + p.out_price * ot + _FLOOR for p in eligible]
 
 
 def cost_scores(costs: list[float]) -> list[float]:
     """1 for the cheapest, 0 for the dearest, log-scaled between (prices span decades)."""
-    floor = 1e-12
-    lo = math.log(max(min(costs), floor))
-    hi = math.log(max(max(costs), floor))
-    span = hi - lo
+    logs = list(map(math.log, costs))
+    lo = min(logs)
+    span = max(logs) - lo
     if span <= 1e-12:
         return [1.0] * len(costs)
-    log = math.log
-    return [1.0 - (log(max(c, floor)) - lo) / span for c in costs]
+    inv = 1.0 / span
+    return [1.0 - (x - lo) * inv for x in logs]
 
 
 def predicted_quality(p: Profile, features: RequestFeatures) -> float:
