@@ -123,6 +123,9 @@ class AdaptiveConfig(_Frozen):
     exploration: float = Field(1.0, ge=0, le=5, description="scale of posterior sampling")
     max_explore_share: float = Field(0.2, ge=0, le=1)
     prior_strength: float = Field(4.0, gt=0, description="pseudo-observations of the tier prior")
+    latency_prior_strength: float = Field(
+        1.0, gt=0, description="pseudo-observations of the speed tier's latency prior"
+    )
     prior_failure_rate: float = Field(0.01, ge=0, lt=1)
     inflight_latency_share: float = Field(
         0.1, ge=0, description="expected latency grows by this share per request in flight"
