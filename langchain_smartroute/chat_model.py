@@ -26,6 +26,7 @@ from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
+from langchain_core.utils.utils import secret_from_env
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 from typing_extensions import Self
 
@@ -85,7 +86,9 @@ class SmartRouterChatModel(BaseChatModel):
     max_retries: int | None = None
     """Retries on the same candidate for retryable errors, applied to the routing policy."""
     streaming: bool = False
-    api_key: SecretStr | None = Field(default=None, exclude=True)
+    api_key: SecretStr | None = Field(
+        default_factory=secret_from_env("SMARTROUTE_API_KEY", default=None), exclude=True
+    )
     """Key for candidates given as catalog model names (smartroute's HTTP providers)."""
 
     _router: Router = PrivateAttr()

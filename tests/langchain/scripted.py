@@ -28,7 +28,7 @@ def _tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
 
-def _value(schema: dict[str, Any], name: str, defs: dict[str, Any], numbers: list[int]) -> Any:
+def _value(schema: dict[str, Any], name: str, defs: dict[str, Any], numbers: list[Any]) -> Any:
     if "$ref" in schema:
         schema = defs.get(schema["$ref"].split("/")[-1], {})
     for key in ("anyOf", "oneOf"):
@@ -38,10 +38,12 @@ def _value(schema: dict[str, Any], name: str, defs: dict[str, Any], numbers: lis
     if "enum" in schema:
         return schema["enum"][0]
     kind = schema.get("type", "string")
-    if kind == "integer":
-        return numbers.pop(0) if numbers else 1
-    if kind == "number":
-        return float(numbers.pop(0)) if numbers else 1.0
+    ints = [n for n in numbers if isinstance(n, int)]
+    if kind in ("integer", "number") and ints:
+        numbers.remove(ints[0])
+        return ints[0] if kind == "integer" else float(ints[0])
+    if kind in ("integer", "number"):
+        return 1
     if kind == "boolean":
         return True
     if kind == "array":
@@ -50,7 +52,8 @@ def _value(schema: dict[str, Any], name: str, defs: dict[str, Any], numbers: lis
         props = schema.get("properties", {})
         defs = {**defs, **schema.get("$defs", {}), **schema.get("definitions", {})}
         return {k: _value(v, k, defs, numbers) for k, v in props.items()}
-    return f"{name} about cats"
+    quoted = [q for q in numbers if isinstance(q, str)]
+    return quoted[0] if quoted else f"{name} about cats"
 
 
 class ScriptedChatModel(BaseChatModel):
@@ -87,7 +90,9 @@ class ScriptedChatModel(BaseChatModel):
         if self.errors:
             raise self.errors.pop(0)
         last_user = next((m.text for m in reversed(messages) if m.type == "human"), "")
-        numbers = [int(n) for n in re.findall(r"-?\d+", last_user)]
+        # integers in order, then quoted phrases: the raw material for tool arguments
+        numbers: list[Any] = [int(n) for n in re.findall(r"-?\d+", last_user)]
+        numbers += re.findall(r"'([^']+)'", last_user)
         tools = kwargs.get("tools") or []
         choice = kwargs.get("tool_choice")
         fmt = kwargs.get("response_format")
