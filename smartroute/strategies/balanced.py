@@ -26,34 +26,37 @@ _by_score = attrgetter("score")
 
 
 def balanced_weights(policy: RoutingPolicy, complexity: float) -> tuple[float, float, float]:
-    w = policy.weights
-    x = min(1.0, max(0.0, complexity))
-    k = w.complexity_shift
-    wq = w.quality * (1 + k * x) if policy.prefer_quality_for_complex else w.quality
-    ws = w.speed * (1 + k * (1 - x)) if policy.prefer_fast_for_simple else w.speed
-    wc = w.cost if policy.is_cost_aware else 0.0
-    if policy.prefer_quality_for_complex:
-        ws *= 1 - x
-        wc *= 1 - x
-    total = wq + ws + wc
-    if total <= 0:
-        return 1.0, 0.0, 0.0
-    return wq / total, ws / total, wc / total
+    """The normalised (quality, speed, cost) weights for a request of this complexity."""
+    return BalancedWeightsFn(policy)(complexity)
 
 
-class _WeightCache:
-    """``balanced_weights`` for a fixed policy; without the prefer_* flags it is a constant."""
+class BalancedWeightsFn:
+    """``balanced_weights`` for a fixed policy, with its numbers read once (hot path)."""
 
     def __init__(self, policy: RoutingPolicy) -> None:
-        self.policy = policy
-        self.fixed = (
-            None
-            if policy.prefer_fast_for_simple or policy.prefer_quality_for_complex
-            else balanced_weights(policy, 0.0)
-        )
+        w = policy.weights
+        self.wq, self.ws, self.k = w.quality, w.speed, w.complexity_shift
+        self.wc = w.cost if policy.is_cost_aware else 0.0
+        self.pq = policy.prefer_quality_for_complex
+        self.pf = policy.prefer_fast_for_simple
+        self.fixed: tuple[float, float, float] | None = None
+        if not (self.pq or self.pf):
+            self.fixed = self(0.0)
 
     def __call__(self, complexity: float) -> tuple[float, float, float]:
-        return self.fixed or balanced_weights(self.policy, complexity)
+        if self.fixed is not None:
+            return self.fixed
+        x = 1.0 if complexity > 1.0 else (0.0 if complexity < 0.0 else complexity)
+        wq = self.wq * (1 + self.k * x) if self.pq else self.wq
+        ws = self.ws * (1 + self.k * (1 - x)) if self.pf else self.ws
+        wc = self.wc
+        if self.pq:
+            ws *= 1 - x
+            wc *= 1 - x
+        total = wq + ws + wc
+        if total <= 0:
+            return 1.0, 0.0, 0.0
+        return wq / total, ws / total, wc / total
 
 
 class BalancedStrategy:
@@ -61,7 +64,7 @@ class BalancedStrategy:
 
     def __init__(self, policy: RoutingPolicy) -> None:
         self.policy = policy
-        self._weights = _WeightCache(policy)
+        self._weights = BalancedWeightsFn(policy)
 
     def rank(
         self, eligible: list[Profile], features: RequestFeatures

@@ -29,12 +29,13 @@ def estimated_costs(eligible: list[Profile], features: RequestFeatures) -> list[
     """USD of this request on each profile: prompt tokens x input + output tokens x output."""
     pt = features.prompt_tokens
     ot = features.output_tokens
-    return [p.in_price * pt + p.out_price * ot + _FLOOR for p in eligible]
+    return [p.in_price * pt + p.out_price * ot for p in eligible]
 
 
 def cost_scores(costs: list[float]) -> list[float]:
     """1 for the cheapest, 0 for the dearest, log-scaled between (prices span decades)."""
-    logs = list(map(math.log, costs))
+    log, floor = math.log, _FLOOR
+    logs = [log(c + floor) for c in costs]
     lo = min(logs)
     span = max(logs) - lo
     if span <= 1e-12:
