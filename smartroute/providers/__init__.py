@@ -1,12 +1,16 @@
 """HTTP targets for real vendors: OpenAI-compatible endpoints, Anthropic and Gemini."""
 
+from smartroute.providers.anthropic import Anthropic
 from smartroute.providers.base import DEFAULT_LIMITS, DEFAULT_TIMEOUT, HTTPTarget
+from smartroute.providers.gemini import Gemini
 from smartroute.providers.openai import PRESETS, OpenAICompatible, Preset
 
 __all__ = [
     "DEFAULT_LIMITS",
     "DEFAULT_TIMEOUT",
     "PRESETS",
+    "Anthropic",
+    "Gemini",
     "HTTPTarget",
     "OpenAICompatible",
     "Preset",
