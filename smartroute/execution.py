@@ -157,7 +157,7 @@ class Call:
     def begin(self, c: Candidate, *, hedge: bool = False) -> Attempt:
         self.check_budget()
         self.started += 1
-        att = Attempt(
+        att = Attempt.model_construct(
             target=c.name, model=c.model, provider=c.profile.provider,
             started_s=self.clock() - self.t0, hedge=hedge,
         )
@@ -275,7 +275,7 @@ class Call:
             failed = [a.target for a in self.attempts if not a.ok and not a.cancelled]
             reason = f"fallback (rank {plan.candidates.index(c) + 1}) after {', '.join(failed)}"
         total = sum(a.cost_usd for a in self.attempts)
-        return RoutingDecision(
+        return RoutingDecision.model_construct(
             decision_id=self.decision_id,
             target=c.name,
             model=c.model,

@@ -122,12 +122,15 @@ class RoutingPlan:
         return len(self.candidates)
 
     def summary(self, top: int = 10) -> tuple[list[ScoredSummary], list[ExcludedSummary]]:
+        # model_construct: the values are ours and already valid; this runs on every call
         scored = [
-            ScoredSummary(target=c.name, model=c.model, score=round(c.score, 6), parts=c.parts)
+            ScoredSummary.model_construct(
+                target=c.name, model=c.model, score=round(c.score, 6), parts=c.parts
+            )
             for c in self.candidates[:top]
         ]
         excluded = [
-            ExcludedSummary(target=e.target, model=e.model, reason=e.reason)
+            ExcludedSummary.model_construct(target=e.target, model=e.model, reason=e.reason)
             for e in self.excluded[:top]
         ]
         return scored, excluded
