@@ -8,7 +8,7 @@ from langchain_tests.integration_tests import ChatModelIntegrationTests
 from langchain_tests.unit_tests import ChatModelUnitTests
 
 from langchain_smartroute import SmartRouterChatModel
-from tests.langchain.scripted import ScriptedChatModel
+from lc_scripted import ScriptedChatModel
 
 
 class _Scripted:
