@@ -181,3 +181,40 @@ class ScriptedChatModel(BaseChatModel):
 
 def _usage(inp: int, out: int) -> Any:
     return {"input_tokens": inp, "output_tokens": out, "total_tokens": inp + out}
+
+
+def openai_reply(model: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The FakeProvider responder with ScriptedChatModel's behaviour, on the OpenAI wire."""
+    messages = body.get("messages") or []
+
+    def text_of(content: Any) -> str:
+        if isinstance(content, str):
+            return content
+        return "".join(p.get("text", "") for p in content or [] if isinstance(p, dict))
+
+    last_user = next((text_of(m.get("content")) for m in reversed(messages)
+                      if m.get("role") == "user"), "")
+    numbers: list[Any] = [int(n) for n in re.findall(r"-?\d+", last_user)]
+    numbers += re.findall(r"'([^']+)'", last_user)
+    tools = body.get("tools") or []
+    choice = body.get("tool_choice")
+    last_is_tool = bool(messages) and messages[-1].get("role") == "tool"
+    forced = choice not in (None, "auto", "none")
+    if tools and choice != "none" and (forced or not last_is_tool):
+        names = [t["function"]["name"] for t in tools]
+        name = names[0]
+        if isinstance(choice, dict):
+            name = choice.get("function", {}).get("name", name)
+        fn = next(t["function"] for t in tools if t["function"]["name"] == name)
+        args = _value(fn.get("parameters") or {"type": "object"}, name, {}, numbers)
+        return {"tool_calls": [{"name": name, "arguments": args}]}
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") in ("json_schema", "json_object"):
+        schema = (fmt.get("json_schema") or {}).get("schema") or {
+            "type": "object",
+            "properties": {"setup": {"type": "string"}, "punchline": {"type": "string"}},
+        }
+        return {"text": json.dumps(_value(schema, "answer", schema.get("$defs", {}), numbers))}
+    if last_is_tool:
+        return {"text": f"[{model}] the tool said {text_of(messages[-1].get('content'))}"}
+    return {"text": f"[{model}] {last_user}"}
