@@ -78,6 +78,9 @@ _LAT_VAR = _LAT_PRIOR_SD * _LAT_PRIOR_SD
 _Z90 = NormalDist().inv_cdf(0.95)
 _MIN_VAR = 1e-6
 _EPS = 1e-3  # keeps Beta parameters positive when a prior mean is exactly 0 or 1
+_NORMAL_FROM = 8.0  # Beta counts from which a draw uses the normal approximation
+# Below one recent failure the failure rate is not sampled: its prior alone is not worth a draw.
+_MIN_FAIL_EVIDENCE = 1.0
 
 # Errors that say something about the request, not the provider's health.
 REQUEST_ERRORS: frozenset[ErrorKind] = frozenset(
@@ -201,7 +204,8 @@ class AdaptiveStrategy:
         k, kl, kff, kfo = self._k, self._kl, self._kf_fail, self._kf_ok
         e = self._explore
         rng = self._rng
-        beta, gauss = rng.betavariate, rng.gauss
+        gauss = rng.gauss
+        beta = self._beta
         inflight = self.feedback.inflight if self.feedback is not None else None
         ref = reference_latency(features.output_tokens)
         out: list[Candidate] = []
@@ -219,11 +223,7 @@ class AdaptiveStrategy:
                 qa += f * qr["s"]
             qt = k + qn
             q_mean = qa / qt
-            if scored and e:
-                qa = min(qt - _EPS, max(_EPS, qa))
-                q_s = q_mean + e * (beta(qa, qt - qa) - q_mean)
-            else:
-                q_s = q_mean
+            q_s = q_mean + e * (beta(qa, qt - qa) - q_mean) if scored and e else q_mean
             # latency and failures
             d0 = prior_doublings(p.speed)
             ln = 0.0
@@ -248,7 +248,10 @@ class AdaptiveStrategy:
                 d_mean += math.log1p(self._inflight_share * busy) / _LN2
             d_s = d_mean + e * sd * gauss() if e else d_mean
             p_mean = fa / (fa + fb)
-            p_s = min(1.0, max(0.0, p_mean + e * (beta(fa, fb) - p_mean))) if e else p_mean
+            if e and fa >= _MIN_FAIL_EVIDENCE:
+                p_s = min(1.0, max(0.0, p_mean + e * (beta(fa, fb) - p_mean)))
+            else:
+                p_s = p_mean
             s_mean = speed_score(d_mean)
             u_mean = (1.0 - p_mean) * (wq * q_mean + ws * s_mean + wc * c)
             u_s = (1.0 - p_s) * (wq * q_s + ws * speed_score(d_s) + wc * c)
@@ -285,6 +288,15 @@ class AdaptiveStrategy:
         top["budget_spent"] = 1.0 if contested and not explore else 0.0
         return out, {"quality": wq, "speed": ws, "cost": wc}
 
+    def _beta(self, a: float, b: float) -> float:
+        """A Beta(a, b) draw; the normal approximation once both counts are large (a quarter
+        of the cost, and indistinguishable there)."""
+        if a >= _NORMAL_FROM and b >= _NORMAL_FROM:
+            n = a + b
+            m = a / n
+            return min(1.0, max(0.0, m + math.sqrt(m * (1.0 - m) / (n + 1.0)) * self._rng.gauss()))
+        return self._rng.betavariate(max(a, _EPS), max(b, _EPS))
+
     def _spend_exploration(self) -> bool:
         """A token bucket: each decision earns ``max_explore_share`` of one exploration."""
         with self._lock:
@@ -297,12 +309,13 @@ class AdaptiveStrategy:
             return False
 
     def explain(self, candidates: Sequence[Candidate]) -> dict[str, Any]:
-        """Why the first candidate: its estimates, its sampled values, and the greedy pick."""
+        """Why the first candidate: the rule, whether sampling overruled the means, and the
+        deciding numbers. Every candidate's estimates and samples are in its ``parts``."""
         if not candidates:
             return {}
         top = candidates[0]
         extra = top.extra or {}
-        greedy = max(candidates, key=lambda c: (c.extra or {}).get("utility_mean", c.score))
+        greedy = max(candidates, key=_mean_utility)
         if extra.get("explored"):
             mode = "explore"  # the sample put a target first that the means do not
         elif extra.get("budget_spent"):
@@ -314,16 +327,12 @@ class AdaptiveStrategy:
             "mode": mode,
             "chosen": top.name,
             "greedy_choice": greedy.name,
-            "estimates": {
-                c.name: {
-                    "quality": round(c.quality, 4),
-                    "latency_s": round((c.extra or {}).get("latency_s", 0.0), 4),
-                    "failure_rate": round((c.extra or {}).get("failure_rate", 0.0), 4),
-                    "utility": round((c.extra or {}).get("utility_mean", c.score), 4),
-                    "sampled_utility": round((c.extra or {}).get("utility_sample", c.score), 4),
-                }
-                for c in candidates[:10]
-            },
+            "chosen_utility": extra.get("utility_mean", top.score),
+            "chosen_sampled_utility": extra.get("utility_sample", top.score),
+            "greedy_utility": _mean_utility(greedy),
+            "quality": top.quality,
+            "latency_s": extra.get("latency_s"),
+            "failure_rate": extra.get("failure_rate"),
         }
 
     # --- learning --------------------------------------------------------------------------
@@ -509,3 +518,7 @@ def _beta_summary(a: float, b: float) -> tuple[float, float, float]:
 
 def _by_score(c: Candidate) -> float:
     return c.score
+
+
+def _mean_utility(c: Candidate) -> float:
+    return c.extra.get("utility_mean", c.score) if c.extra else c.score
