@@ -1,0 +1,264 @@
+"""A trainable per-model quality predictor that plugs into request analysis.
+
+:class:`QualityPredictor` learns, for every model of an outcome table, the probability that the
+model answers a prompt well, from cheap text features: signed hashed counts of words, word
+bigrams and character 3-5-grams (the last ``tail_chars`` characters, where a prompt's actual
+question usually sits), log-scaled and L2-normalised, plus optional embedding features. One
+logistic model per table model is fitted by full-batch Adam on an L2-regularised cross-entropy
+(soft labels, so graded qualities in [0, 1] work as well as 0/1). Training on a few thousand
+prompts takes seconds on a laptop CPU and needs only numpy; the fitted weights save to a small
+``.npz`` file.
+
+It implements :class:`~smartroute.features.ComplexityClassifier`: ``classify`` returns the
+predicted quality of every model in ``Complexity.model_quality`` (BALANCED and ADAPTIVE use it
+in place of the quality tier), and ``1 - mean predicted quality`` as the complexity score.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import zlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from smartroute.errors import ConfigurationError
+from smartroute.eval.tables import OutcomeTable
+from smartroute.features import Complexity, complexity_class
+from smartroute.request import ChatRequest
+
+F32 = npt.NDArray[np.float32]
+EmbedFn = Callable[[list[str]], Sequence[Sequence[float]]]
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+_FORMAT = "smartroute.QualityPredictor/1"
+
+
+def as_embed_fn(embedder: Any) -> EmbedFn:
+    """Accept a function ``texts -> vectors``, a LangChain ``Embeddings`` (``embed_documents``)
+    or a LlamaIndex embed model (``get_text_embedding_batch``)."""
+    for method in ("embed_documents", "get_text_embedding_batch"):
+        fn = getattr(embedder, method, None)
+        if callable(fn):
+            return fn  # type: ignore[no-any-return]
+    if callable(embedder):
+        return embedder  # type: ignore[no-any-return]
+    raise ConfigurationError(
+        f"embedding: {type(embedder).__name__} is not usable; pass a function texts -> vectors, "
+        "a LangChain Embeddings or a LlamaIndex embed model"
+    )
+
+
+class _Hasher:
+    def __init__(self, dim: int, tail_chars: int) -> None:
+        self.dim = dim
+        self.tail_chars = tail_chars
+        self._cache: dict[str, int] = {}
+
+    def _h(self, token: str) -> int:
+        v = self._cache.get(token)
+        if v is None:
+            v = zlib.crc32(token.encode("utf-8"))
+            if len(self._cache) < 2_000_000:
+                self._cache[token] = v
+        return v
+
+    def tokens(self, text: str) -> list[str]:
+        low = text.lower()
+        words = _TOKEN.findall(low)
+        toks = ["w:" + w for w in words]
+        toks += ["b:" + a + " " + b for a, b in itertools.pairwise(words)]
+        tail = low[-self.tail_chars :]
+        for n in (3, 4, 5):
+            toks += ["c:" + tail[i : i + n] for i in range(len(tail) - n + 1)]
+        tw = _TOKEN.findall(tail)
+        toks += ["t:" + w for w in tw]
+        toks += ["u:" + a + " " + b for a, b in itertools.pairwise(tw)]
+        return toks
+
+    def vector(self, text: str) -> F32:
+        toks = self.tokens(text)
+        h = np.fromiter((self._h(t) for t in toks), dtype=np.uint32, count=len(toks))
+        sign = np.where(h >> np.uint32(31), 1.0, -1.0)
+        v = np.bincount((h % self.dim).astype(np.intp), weights=sign, minlength=self.dim)
+        v = np.sign(v) * np.log1p(np.abs(v))
+        n = float(np.linalg.norm(v))
+        return (v / n if n > 0 else v).astype(np.float32)
+
+    def matrix(self, texts: Sequence[str]) -> F32:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            out[i] = self.vector(t)
+        return out
+
+
+def _sigmoid(z: F32) -> F32:
+    out: F32 = (1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))).astype(np.float32)
+    return out
+
+
+class QualityPredictor:
+    """Per-model expected quality of a prompt, learned from an outcome table.
+
+    ``dim`` hashed features; ``l2`` regularisation; ``epochs`` full-batch Adam steps;
+    ``embedding`` optional extra features (see :func:`as_embed_fn`), scaled by
+    ``embedding_weight`` relative to the unit-norm text features.
+    """
+
+    def __init__(
+        self,
+        *,
+        dim: int = 4096,
+        l2: float = 1e-2,
+        epochs: int = 200,
+        learning_rate: float = 0.5,
+        tail_chars: int = 600,
+        embedding: Any = None,
+        embedding_weight: float = 1.0,
+    ) -> None:
+        if dim < 16 or dim & (dim - 1):
+            raise ConfigurationError(f"dim: must be a power of two >= 16, got {dim}")
+        self.dim = dim
+        self.l2 = l2
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.tail_chars = tail_chars
+        self.embedding_weight = embedding_weight
+        self._embed: EmbedFn | None = None if embedding is None else as_embed_fn(embedding)
+        self._hasher = _Hasher(dim, tail_chars)
+        self.models: list[str] = []
+        self.weights: F32 | None = None
+        self.bias: F32 | None = None
+        self.embedding_dim = 0
+
+    # --- features ---------------------------------------------------------------------------
+
+    def features(self, prompts: Sequence[str]) -> F32:
+        x = self._hasher.matrix(prompts)
+        if self._embed is None:
+            if self.embedding_dim:
+                raise ConfigurationError(
+                    "this predictor was trained with embedding features; pass the same "
+                    "embedding= to QualityPredictor.load"
+                )
+            return x
+        e = np.asarray(self._embed(list(prompts)), dtype=np.float32)
+        if e.ndim != 2 or e.shape[0] != len(prompts):
+            raise ConfigurationError(
+                f"embedding: expected one vector per prompt, got shape {e.shape}"
+            )
+        if self.embedding_dim and e.shape[1] != self.embedding_dim:
+            raise ConfigurationError(
+                f"embedding: expected {self.embedding_dim} dimensions, got {e.shape[1]}"
+            )
+        e /= np.linalg.norm(e, axis=1, keepdims=True) + 1e-12
+        out: F32 = np.hstack([x, self.embedding_weight * e]).astype(np.float32)
+        return out
+
+    # --- training ---------------------------------------------------------------------------
+
+    def fit(self, train: OutcomeTable) -> QualityPredictor:
+        """Learn every model's quality from ``train`` (its prompts and quality columns)."""
+        x = self.features(train.prompts)
+        self.embedding_dim = x.shape[1] - self.dim
+        y = train.quality.astype(np.float32)
+        n, d = x.shape
+        mean = y.mean(axis=0).clip(1e-3, 1 - 1e-3)
+        w = np.zeros((d, y.shape[1]), dtype=np.float32)
+        b = np.log(mean / (1 - mean)).astype(np.float32)
+        mw, vw = np.zeros_like(w), np.zeros_like(w)
+        mb, vb = np.zeros_like(b), np.zeros_like(b)
+        b1, b2, eps = 0.9, 0.999, 1e-8
+        for t in range(1, self.epochs + 1):
+            g = (_sigmoid(x @ w + b) - y) / n
+            gw = x.T @ g + self.l2 * w
+            gb = g.sum(axis=0)
+            mw = b1 * mw + (1 - b1) * gw
+            vw = b2 * vw + (1 - b2) * gw * gw
+            mb = b1 * mb + (1 - b1) * gb
+            vb = b2 * vb + (1 - b2) * gb * gb
+            step = self.learning_rate * np.sqrt(1 - b2**t) / (1 - b1**t)
+            w -= (step * mw / (np.sqrt(vw) + eps)).astype(np.float32)
+            b -= (step * mb / (np.sqrt(vb) + eps)).astype(np.float32)
+        self.models = list(train.models)
+        self.weights, self.bias = w, b
+        return self
+
+    # --- prediction -------------------------------------------------------------------------
+
+    def _fitted(self) -> tuple[F32, F32]:
+        if self.weights is None or self.bias is None:
+            raise ConfigurationError("QualityPredictor: call fit(table) or load(path) first")
+        return self.weights, self.bias
+
+    def predict(self, prompts: Sequence[str]) -> F32:
+        """Expected quality, rows = prompts, columns = ``self.models``."""
+        w, b = self._fitted()
+        return _sigmoid(self.features(prompts) @ w + b)
+
+    def _complexity(self, q: F32) -> Complexity:
+        score = float(min(1.0, max(0.0, 1.0 - float(q.mean()))))
+        mq = dict(zip(self.models, q.tolist(), strict=True))
+        return Complexity(score, complexity_class(score), {}, mq)
+
+    def classify(self, request: ChatRequest, prompt: str) -> Complexity:
+        return self._complexity(self.predict([prompt])[0])
+
+    def classify_many(self, prompts: Sequence[str]) -> list[Complexity]:
+        return [self._complexity(row) for row in self.predict(prompts)]
+
+    # --- persistence ------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> None:
+        """Write the fitted weights to a compressed ``.npz`` file."""
+        w, b = self._fitted()
+        meta = {
+            "format": _FORMAT,
+            "models": self.models,
+            "dim": self.dim,
+            "l2": self.l2,
+            "epochs": self.epochs,
+            "learning_rate": self.learning_rate,
+            "tail_chars": self.tail_chars,
+            "embedding_dim": self.embedding_dim,
+            "embedding_weight": self.embedding_weight,
+        }
+        with Path(path).open("wb") as fh:
+            np.savez_compressed(fh, weights=w.astype(np.float16), bias=b, meta=json.dumps(meta))
+
+    @classmethod
+    def load(cls, path: str | Path, *, embedding: Any = None) -> QualityPredictor:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigurationError(f"{p}: no such predictor file")
+        try:
+            with np.load(p, allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"]))
+                w = data["weights"].astype(np.float32)
+                b = data["bias"].astype(np.float32)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConfigurationError(f"{p}: not a saved QualityPredictor ({exc})") from None
+        if meta.get("format") != _FORMAT:
+            raise ConfigurationError(f"{p}: unknown predictor format {meta.get('format')!r}")
+        if meta["embedding_dim"] and embedding is None:
+            raise ConfigurationError(
+                f"{p}: trained with {meta['embedding_dim']}-dimensional embedding features; "
+                "pass embedding= (the same embedding model) to load it"
+            )
+        pred = cls(
+            dim=meta["dim"],
+            l2=meta["l2"],
+            epochs=meta["epochs"],
+            learning_rate=meta["learning_rate"],
+            tail_chars=meta["tail_chars"],
+            embedding=embedding,
+            embedding_weight=meta["embedding_weight"],
+        )
+        pred.models = list(meta["models"])
+        pred.embedding_dim = int(meta["embedding_dim"])
+        pred.weights, pred.bias = w, b
+        return pred

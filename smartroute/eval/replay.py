@@ -1,0 +1,340 @@
+"""Replay routing policies over an outcome table, through the real planner.
+
+Every table model becomes a :class:`~smartroute.testing.ScriptedTarget` whose capability is
+calibrated from the **training** table only: its mean quality picks the nearest quality tier and
+a least-squares fit of its recorded cost against prompt tokens gives its input and output prices.
+Each test prompt is planned with :meth:`Router.plan` (pure, no I/O); the first candidate is the
+decision, scored later with that model's recorded quality and cost.
+
+A policy's cost knob is the BALANCED cost weight ``w`` (quality weight ``1 - w``, speed weight
+0), swept over :data:`COST_WEIGHTS`. ADAPTIVE is replayed online, row by row in table order: each
+row is sent through :meth:`Router.chat` and the router then receives the recorded quality of the
+model it chose, and of no other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from smartroute.capability import QUALITY_SCORE, ProviderCapability, QualityTier, SpeedTier
+from smartroute.errors import StrategyNotAvailableError
+from smartroute.eval.metrics import (
+    Decisions,
+    PolicyReport,
+    Scale,
+    baselines,
+    report,
+    score,
+)
+from smartroute.eval.tables import OutcomeTable, QueryTable, TableError
+from smartroute.features import (
+    DEFAULT_OUTPUT_TOKENS,
+    Complexity,
+    ComplexityClassifier,
+    HeuristicClassifier,
+    analyze,
+)
+from smartroute.policy import RoutingPolicy, RoutingStrategy
+from smartroute.request import ChatRequest, to_request
+from smartroute.router import Router
+from smartroute.testing import FakeClock, ScriptedTarget
+
+# Cost weights w = k / (1 + k) for k log-spaced: dense where quality and cost trade evenly.
+COST_WEIGHTS: tuple[float, ...] = (
+    0.0,
+    *(float(k / (1 + k)) for k in np.geomspace(0.003, 30.0, 24)),
+    1.0,
+)
+ONLINE_COST_WEIGHTS: tuple[float, ...] = COST_WEIGHTS[::5]
+
+Progress = Callable[[int], None]
+
+
+def _nearest_tier(q: float) -> QualityTier:
+    return min(QUALITY_SCORE, key=lambda t: (abs(QUALITY_SCORE[t] - q), -QUALITY_SCORE[t]))
+
+
+def _prompt_tokens(prompt: str) -> int:
+    return analyze(to_request(prompt), _NO_CLASSIFIER).prompt_tokens
+
+
+class _Constant:
+    """A classifier with a fixed answer: used where only token counts are needed."""
+
+    def classify(self, request: ChatRequest, prompt: str) -> Complexity:
+        return Complexity(0.0, "simple")
+
+
+_NO_CLASSIFIER = _Constant()
+
+
+def calibrate(train: OutcomeTable) -> dict[str, ProviderCapability]:
+    """Capabilities of the table's models from training outcomes only.
+
+    ``quality tier`` = the tier whose score is nearest the mean quality; prices from
+    ``cost = a * prompt_tokens + b`` fitted by least squares (``a, b >= 0``), so that
+    ``input price = a`` and ``output price = b / DEFAULT_OUTPUT_TOKENS`` per token make the
+    planner's cost estimate for a prompt the fitted cost.
+    """
+    tokens = np.array([_prompt_tokens(p) for p in train.prompts], dtype=np.float64)
+    design = np.column_stack([tokens, np.ones_like(tokens)])
+    caps: dict[str, ProviderCapability] = {}
+    for j, model in enumerate(train.models):
+        cost = train.cost[:, j]
+        (a, b), *_ = np.linalg.lstsq(design, cost, rcond=None)
+        if a < 0:
+            a, b = 0.0, float(cost.mean())
+        elif b < 0:
+            a, b = float(cost @ tokens / max(float(tokens @ tokens), 1e-12)), 0.0
+        caps[model] = ProviderCapability(
+            quality_tier=_nearest_tier(float(train.quality[:, j].mean())),
+            speed_tier=SpeedTier.MEDIUM,
+            input_cost_per_1m=float(a) * 1e6,
+            output_cost_per_1m=float(b) / DEFAULT_OUTPUT_TOKENS * 1e6,
+            max_tokens=10_000_000,
+            max_output_tokens=DEFAULT_OUTPUT_TOKENS,
+            provider="replay",
+        )
+    return caps
+
+
+class MeanQualityClassifier:
+    """Predicts every model's training mean quality for every prompt: the exact-calibration
+    alternative to quality tiers (complexity itself comes from ``base``)."""
+
+    def __init__(self, train: OutcomeTable, base: ComplexityClassifier | None = None) -> None:
+        self.quality = train.mean_quality()
+        self.base = base or HeuristicClassifier()
+
+    def classify(self, request: ChatRequest, prompt: str) -> Complexity:
+        c = self.base.classify(request, prompt)
+        return Complexity(c.score, c.label, c.signals, self.quality)
+
+
+class _Memo:
+    """Classifies each distinct prompt once across all knob settings."""
+
+    def __init__(self, inner: ComplexityClassifier, precomputed: dict[str, Complexity]) -> None:
+        self.inner = inner
+        self.cache = precomputed
+
+    def classify(self, request: ChatRequest, prompt: str) -> Complexity:
+        c = self.cache.get(prompt)
+        if c is None:
+            c = self.cache[prompt] = self.inner.classify(request, prompt)
+        return c
+
+
+@dataclass(slots=True)
+class PolicySpec:
+    """A policy to replay: a strategy, an optional classifier, and the cost weights to sweep."""
+
+    name: str
+    strategy: RoutingStrategy | str = RoutingStrategy.BALANCED
+    classifier: ComplexityClassifier | None = None
+    knobs: Sequence[float] | None = None
+    base: RoutingPolicy = field(default_factory=RoutingPolicy)
+
+    def policy(self, cost_weight: float) -> RoutingPolicy:
+        w = min(1.0, max(0.0, cost_weight))
+        return (
+            self.base.routing_strategy(self.strategy)
+            .with_weights(quality=1.0 - w, speed=0.0, cost=w)
+            .retries(0)
+        )
+
+    @property
+    def online(self) -> bool:
+        return RoutingStrategy(self.strategy) is RoutingStrategy.ADAPTIVE
+
+    def sweep(self) -> Sequence[float]:
+        if self.knobs is not None:
+            return self.knobs
+        return ONLINE_COST_WEIGHTS if self.online else COST_WEIGHTS
+
+
+@dataclass(slots=True)
+class ReplayPoint:
+    label: str
+    knob: float
+    decisions: Decisions
+
+
+@dataclass(slots=True)
+class ReplayResult:
+    name: str
+    models: list[str]
+    points: list[ReplayPoint]
+
+    def decisions_json(self, row_ids: Sequence[str]) -> dict[str, Any]:
+        """``{"name", "points": [{"label", "knob", "decisions": [{"row_id", "model"}]}]}``."""
+        return {
+            "name": self.name,
+            "points": [
+                {
+                    "label": p.label,
+                    "knob": p.knob,
+                    "decisions": [
+                        {"row_id": rid, "model": self.models[int(d)]}
+                        for rid, d in zip(row_ids, p.decisions, strict=True)
+                    ],
+                }
+                for p in self.points
+            ],
+        }
+
+
+def _targets(caps: dict[str, ProviderCapability], clock: FakeClock | None) -> list[ScriptedTarget]:
+    return [
+        ScriptedTarget(m, cap, name=m, script="(replayed)", clock=clock, latency=1.0)
+        for m, cap in caps.items()
+    ]
+
+
+def _check_models(train: OutcomeTable, queries: QueryTable) -> None:
+    if list(queries.models) != list(train.models):
+        missing = sorted(set(queries.models) ^ set(train.models))
+        raise TableError(
+            f"the training and test tables have different models ({missing}); evaluate on "
+            "tables with the same model columns"
+        )
+
+
+def replay(
+    spec: PolicySpec,
+    train: OutcomeTable,
+    queries: QueryTable,
+    *,
+    progress: Progress | None = None,
+) -> ReplayResult:
+    """Decide every query row at every knob setting. Only ADAPTIVE (online) reads outcomes,
+    and only the recorded quality of the model it chose, after choosing."""
+    _check_models(train, queries)
+    caps = calibrate(train)
+    index = {m: j for j, m in enumerate(train.models)}
+    classifier = spec.classifier or HeuristicClassifier()
+    pre: dict[str, Complexity] = {}
+    many = getattr(classifier, "classify_many", None)
+    if callable(many) and not spec.online:
+        pre = dict(zip(queries.prompts, many(queries.prompts), strict=True))
+    memo = _Memo(classifier, pre)
+    requests = [to_request(p) for p in queries.prompts]
+    points: list[ReplayPoint] = []
+    outcomes = queries.load_outcomes() if spec.online else None
+    for w in spec.sweep():
+        decisions = np.empty(len(queries), dtype=np.intp)
+        if outcomes is None:
+            router = Router(_targets(caps, None), spec.policy(w), classifier=memo)
+            for i, req in enumerate(requests):
+                decisions[i] = index[router.plan(req).first.name]
+                if progress is not None:
+                    progress(1)
+        else:
+            clock = FakeClock()
+            router = Router(
+                _targets(caps, clock), spec.policy(w), classifier=classifier, clock=clock
+            )
+            for i, req in enumerate(requests):
+                resp = router.chat(req)
+                assert resp.decision is not None
+                j = index[resp.decision.target]
+                decisions[i] = j
+                router.record_feedback(resp.decision.decision_id, float(outcomes.quality[i, j]))
+                if progress is not None:
+                    progress(1)
+        points.append(ReplayPoint(f"{spec.name} w={w:.3g}", float(w), decisions))
+    return ReplayResult(spec.name, list(train.models), points)
+
+
+@dataclass(slots=True)
+class Evaluation:
+    """Reports of every replayed policy and of the baselines, on the same test rows."""
+
+    train_source: str
+    test_source: str
+    models: list[str]
+    scale: Scale
+    policies: dict[str, PolicyReport]
+    baselines: dict[str, PolicyReport]
+    replays: dict[str, ReplayResult]
+    row_ids: list[str]
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        base = self.baselines
+        return {
+            "schema": SCHEMA_VERSION,
+            "train": self.train_source,
+            "test": self.test_source,
+            "rows": len(self.row_ids),
+            "models": self.models,
+            "scale": {
+                "c_lo": self.scale.c_lo,
+                "c_hi": self.scale.c_hi,
+                "q_lo": self.scale.q_lo,
+                "q_best": self.scale.q_best,
+            },
+            "policies": {k: v.to_dict() for k, v in self.policies.items()},
+            "skipped": dict(self.skipped),
+            "baselines": {
+                "best_single": base["best_single"].to_dict(),
+                "cheapest": base["cheapest"].to_dict(),
+                "random": base["random"].to_dict(),
+                "models": {
+                    k.removeprefix("model:"): v.to_dict()
+                    for k, v in base.items()
+                    if k.startswith("model:")
+                },
+            },
+            "oracle": base["oracle"].to_dict(),
+        }
+
+
+SCHEMA_VERSION = "smartroute.eval/1"
+
+
+def evaluate(
+    specs: Sequence[PolicySpec],
+    train: OutcomeTable,
+    queries: QueryTable,
+    *,
+    progress: Progress | None = None,
+) -> Evaluation:
+    """Replay every policy, then load the held-back outcomes and score all decisions."""
+    results: dict[str, ReplayResult] = {}
+    skipped: dict[str, str] = {}
+    for spec in specs:
+        try:
+            results[spec.name] = replay(spec, train, queries, progress=progress)
+        except StrategyNotAvailableError as exc:
+            skipped[spec.name] = str(exc)
+    test = queries.load_outcomes()
+    scale = Scale.of(test)
+    reports = {
+        name: report(
+            name,
+            [score(test, p.decisions, label=p.label, knob=p.knob) for p in r.points],
+            scale,
+        )
+        for name, r in results.items()
+    }
+    return Evaluation(
+        train.source,
+        queries.source,
+        list(test.models),
+        scale,
+        reports,
+        baselines(test),
+        results,
+        list(queries.row_ids),
+        skipped,
+    )
+
+
+def total_steps(specs: Sequence[PolicySpec], rows: int) -> int:
+    """Planning steps :func:`evaluate` will report to ``progress``."""
+    return sum(len(s.sweep()) for s in specs) * rows
