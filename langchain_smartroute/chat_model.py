@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from operator import itemgetter
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
@@ -28,8 +28,11 @@ from langchain_core.utils.function_calling import convert_to_json_schema, conver
 from langchain_core.utils.pydantic import is_basemodel_subclass
 from langchain_core.utils.utils import secret_from_env
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
-from typing_extensions import Self
 
+from langchain_smartroute.errors import to_langchain_error
+from langchain_smartroute.messages import ai_chunk, ai_message, to_request, usage_metadata
+from langchain_smartroute.profiles import capability_for, merge_profiles, profile_from_capability
+from langchain_smartroute.target import _ANSWER_KEYS, CALL_KEY, LangChainCall, LangChainTarget
 from smartroute.capability import ProviderCapability
 from smartroute.errors import ConfigurationError
 from smartroute.policy import RoutingPolicy
@@ -37,11 +40,6 @@ from smartroute.request import ChatRequest
 from smartroute.response import ChatChunk, ChatResponse
 from smartroute.router import Router
 from smartroute.target import Target
-
-from langchain_smartroute.errors import to_langchain_error
-from langchain_smartroute.messages import ai_chunk, ai_message, to_request, usage_metadata
-from langchain_smartroute.profiles import capability_for, merge_profiles, profile_from_capability
-from langchain_smartroute.target import _ANSWER_KEYS, CALL_KEY, LangChainCall, LangChainTarget
 
 StructuredMethod = Literal["function_calling", "json_schema", "json_mode"]
 _TOOL_KEYS = ("tools", "tool_choice", "strict", "parallel_tool_calls")
@@ -162,9 +160,14 @@ class SmartRouterChatModel(BaseChatModel):
                     f"candidates[{i}]: {type(obj).__name__} is neither a LangChain chat model "
                     "nor a smartroute Target"
                 )
-        extra = {n: c for n, c in self.capabilities.items()
-                 if any(isinstance(t, Target) and not isinstance(t, LangChainTarget)
-                        and t.name == n for t in targets)}
+        extra = {
+            n: c
+            for n, c in self.capabilities.items()
+            if any(
+                isinstance(t, Target) and not isinstance(t, LangChainTarget) and t.name == n
+                for t in targets
+            )
+        }
         if extra:
             policy = self.policy or RoutingPolicy.balanced()
             for n, c in extra.items():
@@ -185,7 +188,7 @@ class SmartRouterChatModel(BaseChatModel):
         if self.api_key is not None:
             kwargs["api_key"] = self.api_key
         try:
-            return for_model(model, cap, **kwargs)  # type: ignore[call-arg, arg-type]
+            return for_model(model, cap, **kwargs)  # type: ignore[arg-type]
         except TypeError:
             return for_model(model, cap)  # type: ignore[arg-type]
 
@@ -193,7 +196,7 @@ class SmartRouterChatModel(BaseChatModel):
     def _candidate_profile(target: Target, cap: ProviderCapability) -> ModelProfile:
         base = profile_from_capability(cap)
         if isinstance(target, LangChainTarget) and target.chat_model.profile:
-            return ModelProfile(**{**base, **target.chat_model.profile})  # type: ignore[typeddict-item]
+            return ModelProfile(**{**base, **target.chat_model.profile})
         return base
 
     @classmethod
@@ -255,16 +258,18 @@ class SmartRouterChatModel(BaseChatModel):
         """
         formatted = [convert_to_openai_tool(t, strict=strict) for t in tools]
         names = [t["function"]["name"] for t in formatted]
-        if isinstance(tool_choice, str) and tool_choice not in ("auto", "none", "any",
-                                                                "required"):
-            if tool_choice not in names:
-                raise ValueError(
-                    f"tool_choice={tool_choice!r} names no bound tool; use one of {names} or "
-                    "'auto', 'none', 'any'"
-                )
+        keywords = ("auto", "none", "any", "required")
+        if isinstance(tool_choice, str) and tool_choice not in (*keywords, *names):
+            raise ValueError(
+                f"tool_choice={tool_choice!r} names no bound tool; use one of {names} or "
+                "'auto', 'none', 'any'"
+            )
         bound: dict[str, Any] = {"tools": formatted}
-        for key, value in (("tool_choice", tool_choice), ("strict", strict),
-                           ("parallel_tool_calls", parallel_tool_calls)):
+        for key, value in (
+            ("tool_choice", tool_choice),
+            ("strict", strict),
+            ("parallel_tool_calls", parallel_tool_calls),
+        ):
             if value is not None:
                 bound[key] = value
         return super().bind(**bound, **kwargs)
@@ -290,10 +295,11 @@ class SmartRouterChatModel(BaseChatModel):
             if schema is None:
                 raise ValueError("method='function_calling' needs a schema")
             name = convert_to_openai_tool(schema)["function"]["name"]
-            llm = self.bind_tools([schema], tool_choice=name, strict=strict,
-                                  ls_structured_output_format=trace)
+            llm = self.bind_tools(
+                [schema], tool_choice=name, strict=strict, ls_structured_output_format=trace
+            )
             parser = (
-                PydanticToolsParser(tools=[schema], first_tool_only=True)  # type: ignore[list-item]
+                PydanticToolsParser(tools=[schema], first_tool_only=True)
                 if is_model
                 else JsonOutputKeyToolsParser(key_name=name, first_tool_only=True)
             )
@@ -302,20 +308,22 @@ class SmartRouterChatModel(BaseChatModel):
                 if schema is None:
                     raise ValueError("method='json_schema' needs a schema")
                 json_schema = convert_to_json_schema(schema)
-                spec: dict[str, Any] = {"name": json_schema.get("title", "response"),
-                                        "schema": json_schema}
+                spec: dict[str, Any] = {
+                    "name": json_schema.get("title", "response"),
+                    "schema": json_schema,
+                }
                 if strict is not None:
                     spec["strict"] = strict
                 fmt: dict[str, Any] = {"type": "json_schema", "json_schema": spec}
             else:
                 fmt = {"type": "json_object"}
                 trace = {"kwargs": {"method": method}, "schema": schema}
-            llm = self.bind(response_format=fmt,
-                            ls_structured_output_format=trace if schema is not None else None)
+            llm = self.bind(
+                response_format=fmt,
+                ls_structured_output_format=trace if schema is not None else None,
+            )
             parser = (
-                PydanticOutputParser(pydantic_object=schema)  # type: ignore[arg-type]
-                if is_model
-                else JsonOutputParser()
+                PydanticOutputParser(pydantic_object=schema) if is_model else JsonOutputParser()
             )
         else:
             raise ValueError(
@@ -387,7 +395,9 @@ class SmartRouterChatModel(BaseChatModel):
         msg = msg.model_copy(update={"response_metadata": meta, "usage_metadata": usage})
         return ChatResult(generations=[ChatGeneration(message=msg)])
 
-    def _chunk(self, chunk: ChatChunk, call: LangChainCall, list_content: bool) -> ChatGenerationChunk:
+    def _chunk(
+        self, chunk: ChatChunk, call: LangChainCall, list_content: bool
+    ) -> ChatGenerationChunk:
         decision = chunk.decision
         if decision is None:
             raw = chunk.raw

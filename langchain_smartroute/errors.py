@@ -8,7 +8,6 @@ attempt listed) and the matching langchain-core class, so ``except AllTargetsFai
 
 from __future__ import annotations
 
-from functools import cache
 from typing import cast
 
 from langchain_core.exceptions import (
@@ -47,13 +46,20 @@ _BY_KIND: dict[ErrorKind, type[ModelError]] = {
 }
 
 
-@cache
+_MIXED: dict[tuple[type[Exception], type[ModelError]], type[Exception]] = {}
+
+
 def _mixed(core: type[Exception], lc: type[ModelError]) -> type[Exception]:
+    cached = _MIXED.get((core, lc))
+    if cached is not None:
+        return cached
     name = f"Routed{lc.__name__}" if core is not ProviderError else lc.__name__
-    return cast(
+    cls = cast(
         "type[Exception]",
         type(name, (core, lc), {"__module__": __name__, "__doc__": core.__doc__}),
     )
+    _MIXED[(core, lc)] = cls
+    return cls
 
 
 def _lc_class(err: BaseException) -> type[ModelError]:
@@ -83,4 +89,6 @@ def to_langchain_error(err: Exception) -> Exception:
     new.args = err.args
     new.__cause__ = err.__cause__
     new.__traceback__ = err.__traceback__
+    if isinstance(new, ModelRefusalError):
+        new.raw_message = None
     return new

@@ -84,16 +84,16 @@ def to_neutral_message(message: BaseMessage) -> Message:
         role = {"chat": "user", "function": "tool"}.get(message.type, "user")
     if isinstance(message, ToolMessage):
         text = message.content if isinstance(message.content, str) else message.text
-        return Message(role="tool", content=text, tool_call_id=message.tool_call_id,
-                       name=message.name)
+        return Message(
+            role="tool", content=text, tool_call_id=message.tool_call_id, name=message.name
+        )
     if isinstance(message, AIMessage):
         calls = [
             ToolCall(id=tc.get("id") or f"call_{i}", name=tc["name"], arguments=tc["args"])
             for i, tc in enumerate(message.tool_calls)
         ]
-        return Message(role="assistant", content=message.text, tool_calls=calls,
-                       name=message.name)
-    return Message(role=role, content=_content(message.content), name=message.name)  # type: ignore[arg-type]
+        return Message(role="assistant", content=message.text, tool_calls=calls, name=message.name)
+    return Message(role=role, content=_content(message.content), name=message.name)
 
 
 def tool_spec(tool: Mapping[str, Any]) -> ToolSpec:
@@ -174,8 +174,9 @@ def to_langchain_message(message: Message) -> BaseMessage:
     if message.role == "assistant":
         return AIMessage(
             content=message.text,
-            tool_calls=[tool_call(name=c.name, args=c.arguments, id=c.id)
-                        for c in message.tool_calls],
+            tool_calls=[
+                tool_call(name=c.name, args=c.arguments, id=c.id) for c in message.tool_calls
+            ],
         )
     if message.role == "system":
         return SystemMessage(content=message.text)

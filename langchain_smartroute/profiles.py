@@ -80,7 +80,7 @@ def merge_profiles(profiles: Sequence[Mapping[str, Any]]) -> ModelProfile:
         if all(isinstance(v, bool) for v in values):
             merged[key] = all(values)
         elif all(isinstance(v, int) for v in values):
-            merged[key] = min(values)
+            merged[key] = min(int(v) for v in values if v is not None)
     if merged.get("tool_calling") is False:
         merged.pop("tool_choice", None)
     return cast("ModelProfile", merged)

@@ -33,13 +33,12 @@ from langchain_core.messages.ai import UsageMetadata, add_usage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import RunnableBinding
 
+from langchain_smartroute.messages import neutral_usage, to_langchain_message
 from smartroute.capability import ProviderCapability
 from smartroute.errors import ErrorKind, ProviderError, provider_error
 from smartroute.request import ChatRequest, ToolCall
 from smartroute.response import ChatChunk, ChatResponse, ToolCallDelta
 from smartroute.target import NO_LIMITS, AttemptOptions
-
-from langchain_smartroute.messages import neutral_usage, to_langchain_message
 
 CALL_KEY = "langchain"
 
@@ -149,7 +148,9 @@ class LangChainTarget:
             self._bound[key] = (tools, kwargs)
         return kwargs
 
-    def _prepare(self, request: ChatRequest) -> tuple[LangChainCall, list[BaseMessage], dict[str, Any]]:
+    def _prepare(
+        self, request: ChatRequest
+    ) -> tuple[LangChainCall, list[BaseMessage], dict[str, Any]]:
         call = request.metadata.get(CALL_KEY)
         if not isinstance(call, LangChainCall):
             # called with a plain neutral request (e.g. by a Router used on its own)
@@ -177,8 +178,7 @@ class LangChainTarget:
     def _response(self, call: LangChainCall, result: ChatResult) -> ChatResponse:
         gen = result.generations[0]
         msg = gen.message
-        meta = {**(result.llm_output or {}), **(gen.generation_info or {}),
-                **msg.response_metadata}
+        meta = {**(result.llm_output or {}), **(gen.generation_info or {}), **msg.response_metadata}
         if not isinstance(msg, AIMessage):
             msg = AIMessage(content=msg.content, id=msg.id)
         msg = msg.model_copy(update={"response_metadata": meta})
@@ -202,8 +202,13 @@ class LangChainTarget:
         chunk = AIMessageChunk(
             content=msg.content,
             tool_call_chunks=[
-                {"type": "tool_call_chunk", "name": tc["name"], "args": _json(tc["args"]),
-                 "id": tc.get("id"), "index": i}
+                {
+                    "type": "tool_call_chunk",
+                    "name": tc["name"],
+                    "args": _json(tc["args"]),
+                    "id": tc.get("id"),
+                    "index": i,
+                }
                 for i, tc in enumerate(msg.tool_calls)
             ],
             id=msg.id,
@@ -284,9 +289,9 @@ class LangChainTarget:
         rm = call.run_manager if call.streaming else None
         try:
             async for gen in m._astream(msgs, stop=call.stop, run_manager=rm, **kwargs):
-                chunk = state.feed(gen)
-                if chunk is not None:
-                    yield chunk
+                piece = state.feed(gen)
+                if piece is not None:
+                    yield piece
         except Exception as exc:
             raise classify(exc, self._name, self._model) from exc
         call.answers[self._name] = (state.meta, state.usage)
@@ -328,7 +333,7 @@ class _StreamState:
             return None
         deltas = [
             ToolCallDelta(
-                index=c.get("index") if c.get("index") is not None else i,  # type: ignore[arg-type]
+                index=c.get("index") if c.get("index") is not None else i,
                 id=c.get("id"),
                 name=c.get("name"),
                 arguments=c.get("args") or "",
@@ -340,8 +345,9 @@ class _StreamState:
         extra = {k: v for k, v in (info or {}).items() if k not in _ANSWER_KEYS}
         if usage or extra or (md and not _ANSWER_KEYS.isdisjoint(md)):
             keep = {k: v for k, v in md.items() if k not in _ANSWER_KEYS}
-            msg = msg.model_copy(update={"usage_metadata": None,
-                                         "response_metadata": {**keep, **extra}})
+            msg = msg.model_copy(
+                update={"usage_metadata": None, "response_metadata": {**keep, **extra}}
+            )
         return ChatChunk(text=text, tool_call_deltas=deltas, raw=msg)
 
     def final(self) -> ChatChunk:
@@ -387,8 +393,14 @@ _BY_CLASS_NAME: dict[str, ErrorKind] = {
     "OverloadedError": ErrorKind.OVERLOADED,
     "ServiceUnavailableError": ErrorKind.OVERLOADED,
 }
-_CONTEXT_HINTS = ("context_length", "context length", "context window", "too many tokens",
-                  "prompt is too long", "maximum context")
+_CONTEXT_HINTS = (
+    "context_length",
+    "context length",
+    "context window",
+    "too many tokens",
+    "prompt is too long",
+    "maximum context",
+)
 
 
 def _status_of(exc: BaseException) -> int | None:

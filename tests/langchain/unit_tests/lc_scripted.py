@@ -106,10 +106,12 @@ class ScriptedChatModel(BaseChatModel):
             fn = next(t["function"] for t in tools if t["function"]["name"] == name)
             args = _value(fn.get("parameters") or {"type": "object"}, name, {}, numbers)
             call = tool_call(name=name, args=args, id=f"call_{len(self._calls)}")
-            return AIMessage(content="", tool_calls=[call],
-                             usage_metadata=_usage(usage_in, 10),
-                             response_metadata={"model_name": self.model,
-                                                "finish_reason": "tool_calls"})
+            return AIMessage(
+                content="",
+                tool_calls=[call],
+                usage_metadata=_usage(usage_in, 10),
+                response_metadata={"model_name": self.model, "finish_reason": "tool_calls"},
+            )
         if isinstance(fmt, dict) and fmt.get("type") in ("json_schema", "json_object"):
             schema = (fmt.get("json_schema") or {}).get("schema") or {
                 "type": "object",
@@ -124,8 +126,11 @@ class ScriptedChatModel(BaseChatModel):
         for s in stop or ():
             if s and s in text:
                 text = text[: text.index(s)] or text
-        return AIMessage(content=text, usage_metadata=_usage(usage_in, _tokens(text)),
-                         response_metadata={"model_name": self.model, "finish_reason": "stop"})
+        return AIMessage(
+            content=text,
+            usage_metadata=_usage(usage_in, _tokens(text)),
+            response_metadata={"model_name": self.model, "finish_reason": "stop"},
+        )
 
     def _generate(
         self,
@@ -140,17 +145,28 @@ class ScriptedChatModel(BaseChatModel):
     def _chunks(self, msg: AIMessage) -> Iterator[ChatGenerationChunk]:
         words = re.findall(r"\S+\s*", msg.text)
         for i in range(0, len(words), self.chunk_words):
-            yield ChatGenerationChunk(message=AIMessageChunk(
-                content="".join(words[i : i + self.chunk_words])))
+            yield ChatGenerationChunk(
+                message=AIMessageChunk(content="".join(words[i : i + self.chunk_words]))
+            )
         for i, tc in enumerate(msg.tool_calls):
-            yield ChatGenerationChunk(message=AIMessageChunk(
-                content="",
-                tool_call_chunks=[tool_call_chunk(name=tc["name"], args=json.dumps(tc["args"]),
-                                                  id=tc["id"], index=i)]))
+            yield ChatGenerationChunk(
+                message=AIMessageChunk(
+                    content="",
+                    tool_call_chunks=[
+                        tool_call_chunk(
+                            name=tc["name"], args=json.dumps(tc["args"]), id=tc["id"], index=i
+                        )
+                    ],
+                )
+            )
         yield ChatGenerationChunk(
-            message=AIMessageChunk(content="", usage_metadata=msg.usage_metadata,
-                                   response_metadata=dict(msg.response_metadata),
-                                   chunk_position="last"))
+            message=AIMessageChunk(
+                content="",
+                usage_metadata=msg.usage_metadata,
+                response_metadata=dict(msg.response_metadata),
+                chunk_position="last",
+            )
+        )
 
     def _stream(
         self,
@@ -192,8 +208,9 @@ def openai_reply(model: str, body: dict[str, Any]) -> dict[str, Any]:
             return content
         return "".join(p.get("text", "") for p in content or [] if isinstance(p, dict))
 
-    last_user = next((text_of(m.get("content")) for m in reversed(messages)
-                      if m.get("role") == "user"), "")
+    last_user = next(
+        (text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), ""
+    )
     numbers: list[Any] = [int(n) for n in re.findall(r"-?\d+", last_user)]
     numbers += re.findall(r"'([^']+)'", last_user)
     tools = body.get("tools") or []

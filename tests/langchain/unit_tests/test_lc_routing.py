@@ -16,10 +16,10 @@ from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.rate_limiters import BaseRateLimiter
 from langchain_openai import ChatOpenAI
+from lc_scripted import ScriptedChatModel
 
 from langchain_smartroute import SmartRouterChatModel, classify
 from smartroute import AllTargetsFailed, ErrorKind, RoutingPolicy
-from lc_scripted import ScriptedChatModel
 
 
 class Runs(BaseCallbackHandler):
@@ -29,7 +29,9 @@ class Runs(BaseCallbackHandler):
         self.errors: list[BaseException] = []
         self.tokens: list[str] = []
 
-    def on_chat_model_start(self, serialized: Any, messages: Any, *, run_id: UUID, **kw: Any) -> None:
+    def on_chat_model_start(
+        self, serialized: Any, messages: Any, *, run_id: UUID, **kw: Any
+    ) -> None:
         self.starts.append(run_id)
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kw: Any) -> None:
@@ -47,7 +49,9 @@ def magic_function(input: int) -> int:
     return input + 2
 
 
-def _router(*models: ScriptedChatModel, policy: RoutingPolicy | None = None) -> SmartRouterChatModel:
+def _router(
+    *models: ScriptedChatModel, policy: RoutingPolicy | None = None
+) -> SmartRouterChatModel:
     return SmartRouterChatModel(
         candidates=list(models),
         policy=(policy or RoutingPolicy.balanced()).retries(0),
@@ -59,8 +63,8 @@ def _pair() -> tuple[ScriptedChatModel, ScriptedChatModel]:
 
 
 def _fallback_policy() -> RoutingPolicy:
-    return RoutingPolicy.balanced().fallback_chain(["first", "second"]).circuit_breaker(
-        enabled=False
+    return (
+        RoutingPolicy.balanced().fallback_chain(["first", "second"]).circuit_breaker(enabled=False)
     )
 
 
@@ -93,7 +97,9 @@ async def test_astream_events_is_one_run() -> None:
     kinds = [e["event"] for e in events]
     assert kinds.count("on_chat_model_start") == 1
     assert kinds.count("on_chat_model_end") == 1
-    streamed = "".join(e["data"]["chunk"].text for e in events if e["event"] == "on_chat_model_stream")
+    streamed = "".join(
+        e["data"]["chunk"].text for e in events if e["event"] == "on_chat_model_stream"
+    )
     end = next(e for e in events if e["event"] == "on_chat_model_end")
     assert streamed == end["data"]["output"].text == "[first] one two three"
 
@@ -146,11 +152,18 @@ def test_all_failed_is_both_smartroute_and_langchain_error() -> None:
 
 def test_sdk_status_errors_map_to_kinds_over_a_mock_transport() -> None:
     def reply(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(429, json={"error": {"message": "rate limited", "type": "x"}},
-                              headers={"retry-after": "0"})
+        return httpx.Response(
+            429,
+            json={"error": {"message": "rate limited", "type": "x"}},
+            headers={"retry-after": "0"},
+        )
 
-    openai = ChatOpenAI(model="gpt-4o-mini", api_key="sk-test", max_retries=0,
-                        http_client=httpx.Client(transport=httpx.MockTransport(reply)))
+    openai = ChatOpenAI(
+        model="gpt-4o-mini",
+        api_key="sk-test",
+        max_retries=0,
+        http_client=httpx.Client(transport=httpx.MockTransport(reply)),
+    )
     second = ScriptedChatModel(model="second")
     llm = SmartRouterChatModel(
         candidates=[openai, second],
@@ -184,12 +197,17 @@ def test_classify(exc: BaseException, kind: ErrorKind) -> None:
 
 def test_http_status_classification() -> None:
     request = httpx.Request("POST", "http://x")
-    for status, kind in [(401, ErrorKind.AUTHENTICATION), (404, ErrorKind.NOT_FOUND),
-                         (503, ErrorKind.OVERLOADED), (400, ErrorKind.INVALID_REQUEST)]:
+    for status, kind in [
+        (401, ErrorKind.AUTHENTICATION),
+        (404, ErrorKind.NOT_FOUND),
+        (503, ErrorKind.OVERLOADED),
+        (400, ErrorKind.INVALID_REQUEST),
+    ]:
         err = httpx.HTTPStatusError("e", request=request, response=httpx.Response(status))
         assert classify(err, "t", "m").kind is kind
-    long = httpx.HTTPStatusError("maximum context length exceeded", request=request,
-                                 response=httpx.Response(400))
+    long = httpx.HTTPStatusError(
+        "maximum context length exceeded", request=request, response=httpx.Response(400)
+    )
     assert classify(long, "t", "m").kind is ErrorKind.CONTEXT_LENGTH
 
 
@@ -233,10 +251,12 @@ def test_tools_exclude_candidates_without_tool_calling() -> None:
 
 
 def test_profile_is_conservative() -> None:
-    a = ScriptedChatModel(model="a", profile={"max_input_tokens": 8000, "pdf_inputs": True,
-                                              "tool_choice": True})
-    b = ScriptedChatModel(model="b", profile={"max_input_tokens": 32000, "pdf_inputs": False,
-                                              "tool_choice": True})
+    a = ScriptedChatModel(
+        model="a", profile={"max_input_tokens": 8000, "pdf_inputs": True, "tool_choice": True}
+    )
+    b = ScriptedChatModel(
+        model="b", profile={"max_input_tokens": 32000, "pdf_inputs": False, "tool_choice": True}
+    )
     profile = _router(a, b).profile
     assert profile is not None
     assert profile["max_input_tokens"] == 8000
@@ -275,8 +295,11 @@ def test_secrets_never_leak() -> None:
 
 def test_from_config_dict() -> None:
     llm = SmartRouterChatModel.from_config(
-        {"policy": {"strategy": "cheapest"}, "candidates": [{"model": ScriptedChatModel(model="x"), "name": "ex"}],
-         "model": "my-router"}
+        {
+            "policy": {"strategy": "cheapest"},
+            "candidates": [{"model": ScriptedChatModel(model="x"), "name": "ex"}],
+            "model": "my-router",
+        }
     )
     assert llm.model_name == "my-router"
     assert llm.routing.policy.strategy.value == "cheapest"
@@ -299,8 +322,9 @@ def test_agent_loop_through_the_router_one_run_per_model_call() -> None:
     llm = _router(*_pair())
     agent = create_agent(model=llm, tools=[magic_function])
     runs = Runs()
-    state = agent.invoke({"messages": [HumanMessage("what is magic_function(3)?")]},
-                         config={"callbacks": [runs]})
+    state = agent.invoke(
+        {"messages": [HumanMessage("what is magic_function(3)?")]}, config={"callbacks": [runs]}
+    )
     messages = state["messages"]
     assert [m.type for m in messages] == ["human", "ai", "tool", "ai"]
     assert messages[1].tool_calls[0]["args"] == {"input": 3}
@@ -314,8 +338,9 @@ def test_agent_stream_mode_messages_tokens_once() -> None:
     agent = create_agent(model=llm, tools=[magic_function])
     pieces: list[str] = []
     final = None
-    for chunk, meta in agent.stream({"messages": [HumanMessage("magic_function(4)")]},
-                                    stream_mode="messages"):
+    for chunk, meta in agent.stream(
+        {"messages": [HumanMessage("magic_function(4)")]}, stream_mode="messages"
+    ):
         if isinstance(chunk, AIMessageChunk) and meta["langgraph_node"] == "model":
             pieces.append(chunk.text)
             final = chunk

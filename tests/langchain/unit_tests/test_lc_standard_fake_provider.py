@@ -32,8 +32,9 @@ def _targets() -> list[OpenAICompatible]:
     assert _server is not None, "the FakeProvider fixture is not running"
     cap = ProviderCapability(supports_tools=True, supports_json=True)
     return [
-        OpenAICompatible(name, base_url=_server.base_url, api_key="sk-fake", capability=cap,
-                         transport="httpx")
+        OpenAICompatible(
+            name, base_url=_server.base_url, api_key="sk-fake", capability=cap, transport="httpx"
+        )
         for name in ("fake-a", "fake-b")
     ]
 

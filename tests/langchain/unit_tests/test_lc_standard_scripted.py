@@ -6,9 +6,9 @@ from typing import Any
 
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 from langchain_tests.unit_tests import ChatModelUnitTests
+from lc_scripted import ScriptedChatModel
 
 from langchain_smartroute import SmartRouterChatModel
-from lc_scripted import ScriptedChatModel
 
 
 class _Scripted:
