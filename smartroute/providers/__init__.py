@@ -4,6 +4,7 @@ from smartroute.providers.anthropic import Anthropic
 from smartroute.providers.base import DEFAULT_LIMITS, DEFAULT_TIMEOUT, HTTPTarget
 from smartroute.providers.gemini import Gemini
 from smartroute.providers.openai import PRESETS, OpenAICompatible, Preset
+from smartroute.providers.registry import build_target, for_model, vendor_of
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -14,4 +15,7 @@ __all__ = [
     "HTTPTarget",
     "OpenAICompatible",
     "Preset",
+    "build_target",
+    "for_model",
+    "vendor_of",
 ]

@@ -75,6 +75,13 @@ class WireFormat(Protocol):
     def stream_parser(self, model: str) -> StreamParser: ...
 
 
+class MissingAPIKeyError(ProviderError, ConfigurationError):
+    """No API key for a target. It is a :class:`ConfigurationError` for callers, and an
+    authentication failure for the router, which falls back to targets that have keys."""
+
+    kind = ErrorKind.AUTHENTICATION
+
+
 def resolve_key(api_key: str | SecretStr | None) -> SecretStr | None:
     if api_key is None or isinstance(api_key, SecretStr):
         return api_key
@@ -192,8 +199,9 @@ class HTTPTarget:
                     f"set the {self.api_key_env} environment variable or pass api_key="
                     if self.api_key_env else "pass api_key="
                 )
-                raise ConfigurationError(
-                    f"{type(self).__name__} target {self._name!r}: no API key; {where}"
+                raise MissingAPIKeyError(
+                    f"{type(self).__name__} target {self._name!r}: no API key; {where}",
+                    target=self._name, model=self._model,
                 )
             return None
         return self._api_key.get_secret_value()

@@ -1,0 +1,132 @@
+"""Build a router from configuration data: a dict, or a YAML / JSON file.
+
+```yaml
+policy:
+  strategy: balanced
+  allowed: [gpt-4o-mini, claude-3-5-haiku-latest]
+targets:
+  - model: gpt-4o-mini
+  - model: claude-3-5-haiku-latest
+    provider: anthropic
+  - model: llama3.1
+    provider: ollama
+    name: local-llama
+    capability: {speed_tier: fast, quality_tier: low}
+```
+
+Target entries take ``model`` (required), ``provider`` (an OpenAI-compatible preset,
+``anthropic`` or ``gemini``; default: the catalog's vendor), ``name``, ``base_url``,
+``api_key_env``, ``capability``, ``transport`` and ``timeout``. Keys are never read from the file:
+only the name of the variable holding one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from smartroute.capability import ProviderCapability
+from smartroute.errors import ConfigurationError
+from smartroute.policy import RoutingPolicy
+from smartroute.router import Router
+from smartroute.target import Target
+
+_TARGET_FIELDS = {
+    "model", "provider", "name", "base_url", "api_key_env", "capability", "transport", "timeout",
+}
+
+
+def _load(config: Mapping[str, Any] | str | os.PathLike[str]) -> Mapping[str, Any]:
+    if isinstance(config, Mapping):
+        return config
+    path = Path(config)
+    if not path.is_file():
+        raise ConfigurationError(f"config file {str(path)!r} does not exist")
+    text = path.read_text("utf-8")
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ConfigurationError(f"{path}: invalid JSON: {exc}") from exc
+    else:
+        try:
+            import yaml
+        except ImportError as exc:  # pragma: no cover - pyyaml ships with the cli extra
+            raise ConfigurationError(
+                "reading YAML needs PyYAML: pip install 'smartroute[yaml]'"
+            ) from exc
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigurationError(f"{path}: invalid YAML: {exc}") from exc
+    if not isinstance(data, Mapping):
+        raise ConfigurationError(f"{path}: the top level must be a mapping with policy/targets")
+    return data
+
+
+def build_targets(entries: Sequence[Mapping[str, Any]]) -> list[Target]:
+    """HTTP targets from ``targets:`` entries; errors name the entry and the field."""
+    from smartroute.providers import build_target
+
+    if isinstance(entries, str | bytes) or not isinstance(entries, Sequence):
+        raise ConfigurationError("targets: must be a list of mappings")
+    out: list[Target] = []
+    for i, entry in enumerate(entries):
+        where = f"targets[{i}]"
+        if not isinstance(entry, Mapping):
+            raise ConfigurationError(f"{where}: must be a mapping with at least model:")
+        unknown = sorted(set(entry) - _TARGET_FIELDS)
+        if unknown:
+            raise ConfigurationError(
+                f"{where}: unknown field(s) {unknown}; allowed: {sorted(_TARGET_FIELDS)}"
+                + (" (API keys are read from api_key_env, never from the file)"
+                   if any("key" in u for u in unknown) else "")
+            )
+        model = entry.get("model")
+        if not isinstance(model, str) or not model:
+            raise ConfigurationError(f"{where}.model: required, a model id such as 'gpt-4o'")
+        kwargs: dict[str, Any] = {
+            k: entry[k] for k in ("name", "base_url", "api_key_env", "transport", "timeout")
+            if entry.get(k) is not None
+        }
+        cap = entry.get("capability")
+        if cap is not None:
+            if not isinstance(cap, Mapping):
+                raise ConfigurationError(f"{where}.capability: must be a mapping")
+            try:
+                kwargs["capability"] = ProviderCapability.model_validate(dict(cap))
+            except ValueError as exc:
+                raise ConfigurationError(f"{where}.capability: {exc}") from exc
+        provider = entry.get("provider")
+        if provider is not None and not isinstance(provider, str):
+            raise ConfigurationError(f"{where}.provider: must be a string")
+        try:
+            out.append(build_target(model, provider, **kwargs))
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{where}: {exc}") from exc
+        except TypeError as exc:
+            raise ConfigurationError(f"{where}: {exc}") from exc
+    return out
+
+
+def build_router(config: Mapping[str, Any] | str | os.PathLike[str]) -> Router:
+    """A :class:`Router` from ``{"policy": {...}, "targets": [...]}`` or a YAML/JSON file.
+
+    Without ``targets`` the router builds one target per model in the policy.
+    """
+    data = _load(config)
+    unknown = sorted(set(data) - {"policy", "targets"})
+    if unknown:
+        raise ConfigurationError(
+            f"config: unknown top-level field(s) {unknown}; use policy, targets"
+        )
+    policy_data = data.get("policy") or {}
+    if not isinstance(policy_data, Mapping):
+        raise ConfigurationError("policy: must be a mapping (see RoutingPolicy.to_dict())")
+    policy = RoutingPolicy.from_dict(policy_data)
+    entries = data.get("targets")
+    targets = build_targets(entries) if entries is not None else None
+    return Router(targets, policy)
