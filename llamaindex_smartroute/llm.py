@@ -9,6 +9,7 @@ undecorated: the candidate that answers emits the LLM events (see
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -37,18 +38,19 @@ from llamaindex_smartroute.responses import (
     to_llama_response,
 )
 from llamaindex_smartroute.target import LlamaIndexTarget
+from smartroute.decision import RoutingDecision
 from smartroute.errors import ConfigurationError
 from smartroute.features import ComplexityClassifier
 from smartroute.policy import RoutingPolicy
 from smartroute.request import ChatRequest
+from smartroute.response import ChatChunk
+from smartroute.response import ChatResponse as NeutralResponse
 from smartroute.router import Router
 from smartroute.state import StateStore
 from smartroute.target import Target
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
-
-    from smartroute.decision import RoutingDecision
 
 Candidate = LLM | Target | LlamaIndexTarget
 Candidates = Sequence[Candidate] | Mapping[str, LLM | Target]
@@ -114,6 +116,7 @@ class SmartRouterLLM(FunctionCallingLLM):
 
     _router: Router = PrivateAttr()
     _llms: dict[str, LLM] = PrivateAttr()
+    _recent: deque[RoutingDecision] = PrivateAttr()
 
     def __init__(
         self,
@@ -142,6 +145,7 @@ class SmartRouterLLM(FunctionCallingLLM):
             router = Router(as_targets(candidates), policy, classifier=classifier, state=state)
         self._router = router
         self._llms = {}
+        self._recent = deque(maxlen=100)
         for t in router.targets:
             if isinstance(t, LlamaIndexTarget):
                 t.share_callbacks(lambda: self.callback_manager)
@@ -163,6 +167,12 @@ class SmartRouterLLM(FunctionCallingLLM):
     def candidates(self) -> dict[str, LLM]:
         """The LlamaIndex LLMs the router can pick, by target name."""
         return dict(self._llms)
+
+    @property
+    def decisions(self) -> list[RoutingDecision]:
+        """The routing decisions of the latest calls (up to 100), oldest first: which candidate
+        answered each one and why, also where a query engine hides the LLM's response."""
+        return list(self._recent)
 
     @property
     def metadata(self) -> LLMMetadata:
@@ -208,8 +218,6 @@ class SmartRouterLLM(FunctionCallingLLM):
 
     @staticmethod
     def decision_of(response: ChatResponse | CompletionResponse) -> RoutingDecision | None:
-        from smartroute.decision import RoutingDecision
-
         data = response.additional_kwargs.get(DECISION_KEY)
         return None if data is None else RoutingDecision.model_validate(data)
 
@@ -235,42 +243,66 @@ class SmartRouterLLM(FunctionCallingLLM):
 
     # --- chat --------------------------------------------------------------------------------
 
+    def _answer(self, resp: NeutralResponse) -> ChatResponse:
+        if resp.decision is not None:
+            self._recent.append(resp.decision)
+        return to_llama_response(resp)
+
+    def _fold(self, chunks: Iterator[ChatChunk]) -> ChatResponseGen:
+        fold = StreamFolder()
+        for chunk in chunks:
+            if chunk.decision is not None:
+                self._recent.append(chunk.decision)
+            item = fold.add(chunk)
+            if item is not None:
+                yield item
+
+    async def _afold(self, chunks: AsyncIterator[ChatChunk]) -> ChatResponseAsyncGen:
+        fold = StreamFolder()
+        async for chunk in chunks:
+            if chunk.decision is not None:
+                self._recent.append(chunk.decision)
+            item = fold.add(chunk)
+            if item is not None:
+                yield item
+
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        return to_llama_response(self._router.chat(self._to_request(messages, kwargs)))
+        return self._answer(self._router.chat(self._to_request(messages, kwargs)))
 
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        return to_llama_response(await self._router.achat(self._to_request(messages, kwargs)))
+        return self._answer(await self._router.achat(self._to_request(messages, kwargs)))
 
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
-        return _fold(self._router.stream(self._to_request(messages, kwargs)))
+        return self._fold(self._router.stream(self._to_request(messages, kwargs)))
 
     async def astream_chat(
         self, messages: Sequence[ChatMessage], **kwargs: Any
     ) -> ChatResponseAsyncGen:
-        return _afold(self._router.astream(self._to_request(messages, kwargs)))
+        return self._afold(self._router.astream(self._to_request(messages, kwargs)))
 
     # --- completion --------------------------------------------------------------------------
 
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         request = self._to_request(prompt, kwargs, formatted=formatted)
-        return to_completion(to_llama_response(self._router.chat(request)))
+        return to_completion(self._answer(self._router.chat(request)))
 
     async def acomplete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponse:
         request = self._to_request(prompt, kwargs, formatted=formatted)
-        return to_completion(to_llama_response(await self._router.achat(request)))
+        return to_completion(self._answer(await self._router.achat(request)))
 
     def stream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseGen:
         request = self._to_request(prompt, kwargs, formatted=formatted)
-        return (to_completion(r) for r in _fold(self._router.stream(request)))
+        return (to_completion(r) for r in self._fold(self._router.stream(request)))
 
     async def astream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseAsyncGen:
-        chats = _afold(self._router.astream(self._to_request(prompt, kwargs, formatted=formatted)))
+        request = self._to_request(prompt, kwargs, formatted=formatted)
+        chats = self._afold(self._router.astream(request))
 
         async def gen() -> CompletionResponseAsyncGen:
             async for r in chats:
@@ -320,22 +352,6 @@ class SmartRouterLLM(FunctionCallingLLM):
                 response, error_on_no_tool_call=error_on_no_tool_call, **kwargs
             )
         return selections_of(response, error_on_no_tool_call)
-
-
-def _fold(chunks: Iterator[Any]) -> ChatResponseGen:
-    fold = StreamFolder()
-    for chunk in chunks:
-        item = fold.add(chunk)
-        if item is not None:
-            yield item
-
-
-async def _afold(chunks: AsyncIterator[Any]) -> ChatResponseAsyncGen:
-    fold = StreamFolder()
-    async for chunk in chunks:
-        item = fold.add(chunk)
-        if item is not None:
-            yield item
 
 
 __all__ = ["PIN_KWARG", "SmartRouterLLM", "as_target", "as_targets"]

@@ -53,14 +53,18 @@ class _Levels:
 
     @classmethod
     def of(cls, llm: LLM) -> _Levels:
-        t = type(llm)
+        def default(method: str, *owners: type) -> bool:
+            # the class that defines it (methods are wrapped anew on every attribute access)
+            owner = next(c for c in type(llm).__mro__ if method in c.__dict__)
+            return owner in owners
+
         return cls(
-            chat_via_complete=t.chat is CustomLLM.chat,
-            stream_via_complete=t.stream_chat is CustomLLM.stream_chat,
-            achat_in_thread=t.achat in (CustomLLM.achat, MockFunctionCallingLLM.achat),
-            acomplete_in_thread=t.acomplete is CustomLLM.acomplete,
-            astream_chat_in_thread=t.astream_chat is CustomLLM.astream_chat,
-            astream_complete_in_thread=t.astream_complete is CustomLLM.astream_complete,
+            chat_via_complete=default("chat", CustomLLM),
+            stream_via_complete=default("stream_chat", CustomLLM),
+            achat_in_thread=default("achat", CustomLLM, MockFunctionCallingLLM),
+            acomplete_in_thread=default("acomplete", CustomLLM),
+            astream_chat_in_thread=default("astream_chat", CustomLLM),
+            astream_complete_in_thread=default("astream_complete", CustomLLM),
         )
 
 
