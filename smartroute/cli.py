@@ -1,0 +1,291 @@
+"""The ``smartroute`` command line (``pip install smartroute[cli]``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from smartroute.errors import SmartRouteError
+
+app = typer.Typer(
+    name="smartroute",
+    help="Route every LLM call to the right model: explain, evaluate and demo routing policies.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+EVAL_SCHEMA = """\b
+--json schema ("smartroute.eval/1"; costs are USD per 1,000 queries):
+{"schema": "smartroute.eval/1", "train": PATH, "test": PATH, "rows": N,
+ "models": [COLUMN, ...],
+ "scale": {"c_lo", "c_hi": cheapest/dearest single model cost per 1k,
+           "q_lo": cheapest model quality, "q_best": best single model quality},
+ "policies": {NAME: REPORT}, "skipped": {NAME: REASON},
+ "baselines": {"best_single": REPORT, "cheapest": REPORT, "random": REPORT,
+               "models": {COLUMN: REPORT}},
+ "oracle": REPORT}
+REPORT = {"name", "aiq", "cost_at_90", "cost_at_95" (null if never reached),
+          "best": POINT, "points": [POINT, ...]}
+POINT = {"label", "knob" (cost weight), "quality", "cost_per_1k", "share": {COLUMN: fraction}}
+\b
+--decisions: {"name": POLICY, "points": [{"label": STR, "knob": NUMBER,
+              "decisions": [{"row_id": ID, "model": COLUMN}, ...]}, ...]}
+(one object; a JSON list of them when several policies are replayed)"""
+
+POLICIES = ("balanced", "balanced-mean", "predictor", "adaptive", "cheapest", "highest_quality")
+
+
+def _fail(message: str) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _guard(fn: Callable[[], Any]) -> Any:
+    """Turn known input errors into one clear line and exit status 2."""
+    try:
+        return fn()
+    except (SmartRouteError, ValueError, OSError, KeyError) as exc:
+        msg = str(exc).strip().splitlines()
+        _fail(msg[0] if msg else type(exc).__name__)
+
+
+@app.command()
+def models(
+    provider: Annotated[str | None, typer.Option(help="only this provider's models")] = None,
+) -> None:
+    """The built-in model catalog: tiers, prices (USD per 1M tokens), context and features."""
+    from smartroute import catalog
+
+    table = Table(title=f"smartroute catalog (prices as of {catalog.prices_as_of()})")
+    for col in ("model", "provider", "quality", "speed", "$ in/1M", "$ out/1M", "context",
+                "tools", "vision", "json"):
+        table.add_column(col, justify="right" if col.startswith(("$", "context")) else "left")
+    for name, cap in catalog.items(provider):
+        table.add_row(
+            name, cap.provider, cap.quality_tier.value, cap.speed_tier.value,
+            f"{cap.input_cost_per_1m:g}", f"{cap.output_cost_per_1m:g}", f"{cap.max_tokens:,}",
+            "y" if cap.supports_tools else "", "y" if cap.supports_vision else "",
+            "y" if cap.supports_json else "",
+        )
+    console.print(table)
+
+
+DEFAULT_EXPLAIN_MODELS = ("gpt-4o", "gpt-4o-mini", "claude-3-5-haiku", "claude-3-5-sonnet")
+
+
+def _default_router() -> Any:
+    from smartroute import RoutingPolicy, catalog
+    from smartroute.router import Router
+    from smartroute.testing import ScriptedTarget
+
+    names = [m for m in DEFAULT_EXPLAIN_MODELS if catalog.lookup(m) is not None]
+    if len(names) < 2:
+        names = catalog.list_models()[:4]
+    policy = (
+        RoutingPolicy.balanced()
+        .prefer_fast_for_simple_requests(True)
+        .prefer_quality_for_complex_requests(True)
+    )
+    return Router([ScriptedTarget(m) for m in names], policy)
+
+
+@app.command()
+def explain(
+    prompt: Annotated[str, typer.Argument(help="the request text")],
+    config: Annotated[
+        Path | None, typer.Option(help="router config (YAML/JSON) for smartroute.config")
+    ] = None,
+) -> None:
+    """Plan PROMPT and print every candidate's score and every exclusion's reason (no calls)."""
+
+    def run() -> str:
+        if config is not None:
+            from smartroute.config import build_router
+
+            if not config.is_file():
+                raise ValueError(f"{config}: no such config file")
+            router = build_router(str(config))
+        else:
+            router = _default_router()
+        return str(router.explain(prompt))
+
+    console.print(_guard(run), highlight=False, markup=False)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=err, transient=True,
+    )
+
+
+def _specs(names: Sequence[str], train: Any, predictor: Path | None) -> list[Any]:
+    from smartroute.eval.predictor import QualityPredictor
+    from smartroute.eval.replay import MeanQualityClassifier, PolicySpec
+
+    specs = []
+    for n in names:
+        if n not in POLICIES:
+            raise ValueError(f"--policy {n!r}: unknown; use one of {', '.join(POLICIES)}")
+        if n == "balanced":
+            specs.append(PolicySpec(n))
+        elif n == "balanced-mean":
+            specs.append(PolicySpec(n, classifier=MeanQualityClassifier(train)))
+        elif n == "predictor":
+            pred = (
+                QualityPredictor.load(predictor) if predictor is not None
+                else QualityPredictor().fit(train)
+            )
+            if pred.models != train.models:
+                raise ValueError(
+                    f"--predictor: trained on models {pred.models}, the table has {train.models}"
+                )
+            specs.append(PolicySpec(n, classifier=pred))
+        elif n == "adaptive":
+            specs.append(PolicySpec(n, strategy="adaptive"))
+        else:
+            specs.append(PolicySpec(n, strategy=n, knobs=[0.0]))
+    return specs
+
+
+@app.command(epilog=EVAL_SCHEMA)
+def eval(
+    train: Annotated[Path, typer.Option(help="training outcome table (CSV or JSONL)")],
+    test: Annotated[Path, typer.Option(help="test outcome table; outcomes read only to score")],
+    policy: Annotated[
+        list[str] | None,
+        typer.Option(help=f"repeatable; one of {', '.join(POLICIES)} (default: all but adaptive)"),
+    ] = None,
+    train_split: Annotated[str | None, typer.Option(help="keep train rows with split=")] = None,
+    test_split: Annotated[str | None, typer.Option(help="keep test rows with split=")] = None,
+    task_column: Annotated[str, typer.Option(help="column naming each row's task")] = "task",
+    drop_incomplete: Annotated[bool, typer.Option(help="skip rows with missing outcomes")] = False,
+    predictor: Annotated[
+        Path | None, typer.Option(help="a saved QualityPredictor (else trained on --train)")
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the report")] = None,
+    plot: Annotated[Path | None, typer.Option(help="write the cost-quality plot (PNG)")] = None,
+    decisions: Annotated[Path | None, typer.Option(help="write every decision")] = None,
+) -> None:
+    """Replay routing policies over recorded outcomes and report quality, cost and AIQ."""
+    from smartroute.eval.replay import evaluate, total_steps
+    from smartroute.eval.tables import open_queries, read_table
+
+    names = policy or ["balanced", "balanced-mean", "predictor", "cheapest", "highest_quality"]
+    tr = _guard(lambda: read_table(train, split=train_split, task_column=task_column,
+                                   drop_incomplete=drop_incomplete))
+    queries = _guard(lambda: open_queries(test, split=test_split, models=tr.models,
+                                          task_column=task_column,
+                                          drop_incomplete=drop_incomplete))
+    specs = _guard(lambda: _specs(names, tr, predictor))
+    with _progress() as bar:
+        task = bar.add_task("replaying", total=total_steps(specs, len(queries)))
+        ev = _guard(lambda: evaluate(specs, tr, queries, progress=lambda k: bar.advance(task, k)))
+    _print_eval(ev)
+    if json_out is not None:
+        json_out.write_text(json.dumps(ev.to_json(), indent=2), encoding="utf-8")
+    if decisions is not None:
+        docs = [r.decisions_json(ev.row_ids) for r in ev.replays.values()]
+        decisions.write_text(
+            json.dumps(docs[0] if len(docs) == 1 else docs, indent=1), encoding="utf-8"
+        )
+    if plot is not None:
+        plot_curves(ev, plot)
+        err.print(f"plot written to {plot}")
+
+
+def _print_eval(ev: Any) -> None:
+    t = Table(title=f"{ev.test_source}: {len(ev.row_ids)} rows, {len(ev.models)} models")
+    for col in ("policy", "AIQ", "best quality", "at $/1k", "$/1k to 90%", "$/1k to 95%"):
+        t.add_column(col, justify="left" if col == "policy" else "right")
+
+    def row(name: str, r: Any) -> None:
+        def fmt(v: float | None) -> str:
+            return "-" if v is None else f"{v:.3f}"
+
+        t.add_row(name, f"{r.aiq:.3f}", f"{r.best.quality:.3f}", f"{r.best.cost_per_1k:.3f}",
+                  fmt(r.cost_at_90), fmt(r.cost_at_95))
+
+    for name, r in ev.policies.items():
+        row(name, r)
+    for name in ("best_single", "cheapest", "random", "oracle"):
+        row(f"[dim]{name}[/dim]", ev.baselines[name])
+    console.print(t)
+    for name, why in ev.skipped.items():
+        err.print(f"skipped {name}: {why}")
+
+
+def plot_curves(ev: Any, path: Path, extra: Sequence[tuple[str, float, float]] = ()) -> None:
+    """Cost per 1k (log) against quality: policy curves, single models, oracle."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, r in ev.policies.items():
+        pts = sorted((p.cost_per_1k, p.quality) for p in r.points)
+        ax.plot([c for c, _ in pts], [q for _, q in pts], marker=".",
+                label=f"{name} (AIQ {r.aiq:.3f})")
+    singles = {k: v for k, v in ev.baselines.items() if k.startswith("model:")}
+    for name, r in singles.items():
+        ax.scatter([r.best.cost_per_1k], [r.best.quality], marker="s", color="grey")
+        short = name.removeprefix("model:").split("/")[-1]
+        ax.annotate(short, (r.best.cost_per_1k, r.best.quality), fontsize=7, xytext=(3, 3),
+                    textcoords="offset points")
+    o = ev.baselines["oracle"].best
+    ax.scatter([o.cost_per_1k], [o.quality], marker="*", s=120, color="gold", label="oracle")
+    for label, cost, q in extra:
+        ax.scatter([cost], [q], marker="D", s=60, label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("USD per 1,000 queries (log)")
+    ax.set_ylabel("mean quality")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+@app.command("fake-provider", context_settings={"allow_extra_args": True,
+                                                 "ignore_unknown_options": True})
+def fake_provider(ctx: typer.Context) -> None:
+    """Serve the fault-injecting fake OpenAI/Anthropic/Gemini server (see --help of it)."""
+    from smartroute.testing.fake_provider import main as fp_main
+
+    raise typer.Exit(fp_main(list(ctx.args)) or 0)
+
+
+@app.command()
+def demo(
+    rows: Annotated[int, typer.Option(help="how many sample questions to route")] = 40,
+    plot: Annotated[Path, typer.Option(help="where to write the cost-quality plot")] = Path(
+        "smartroute-demo.png"
+    ),
+    cost_weight: Annotated[float, typer.Option(help="BALANCED cost weight in [0, 1]")] = 0.2,
+) -> None:
+    """Offline, no keys: route real recorded GSM8K answers of GPT-4 and Mixtral through a
+    LangChain chain on SmartRouterChatModel, over the local fake provider's HTTP."""
+    from smartroute.eval.demo import run_demo
+
+    _guard(lambda: run_demo(console, rows=rows, plot=plot, cost_weight=cost_weight))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point."""
+    app(args=list(argv) if argv is not None else sys.argv[1:], prog_name="smartroute")
+
+
+if __name__ == "__main__":
+    main()
