@@ -19,6 +19,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 
 from smartroute import ProviderCapability, Router, RoutingPolicy
 from smartroute.errors import ErrorKind
@@ -53,7 +54,7 @@ def fleet(n: int, clock: FakeClock) -> list[ScriptedTarget]:
 def median_us(fn: Callable[[], object], min_time: float = 0.5) -> float:
     for _ in range(50):
         fn()
-    samples = []
+    samples: list[float] = []
     deadline = time.perf_counter() + min_time
     while time.perf_counter() < deadline or len(samples) < 200:
         t0 = time.perf_counter_ns()
@@ -93,10 +94,10 @@ def decision_times() -> None:
         warm(ada, 30 * n, random.Random(n))
         features = analyze(request, None)
         eligible = bal.profiles
-        rb = median_us(lambda s=bal.strategy, e=eligible, f=features: s.rank(e, f))
-        ra = median_us(lambda s=ada.strategy, e=eligible, f=features: s.rank(e, f))
-        pb = median_us(lambda r=bal: r.plan(request))
-        pa = median_us(lambda r=ada: r.plan(request))
+        rb = median_us(partial(bal.strategy.rank, eligible, features))
+        ra = median_us(partial(ada.strategy.rank, eligible, features))
+        pb = median_us(partial(bal.plan, request))
+        pa = median_us(partial(ada.plan, request))
         flag = "  (target < 50 µs)" if n == 3 else ""
         print(f"{n:>10} {rb:>9.1f} {ra:>9.1f} {ra / rb:>5.1f}x   {pb:>9.1f} {pa:>9.1f}{flag}")
 
