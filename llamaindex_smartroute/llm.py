@@ -9,6 +9,7 @@ undecorated: the candidate that answers emits the LLM events (see
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -154,6 +155,34 @@ class SmartRouterLLM(FunctionCallingLLM):
     @classmethod
     def class_name(cls) -> str:
         return "SmartRouterLLM"
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Mapping[str, Any] | str | os.PathLike[str],
+        *,
+        candidates: Candidates | None = None,
+        **kwargs: Any,
+    ) -> SmartRouterLLM:
+        """Build from ``{"policy": {...}, "targets": [...]}`` or a YAML/JSON file (the format of
+        :mod:`smartroute.config`). LlamaIndex LLMs cannot live in a file, so ``candidates`` adds
+        them from code, ahead of the file's HTTP targets."""
+        from smartroute.config import _load, build_router, build_targets
+
+        data = _load(config)
+        unknown = sorted(set(data) - {"policy", "targets"})
+        if unknown:
+            raise ConfigurationError(
+                f"config: unknown top-level field(s) {unknown}; use policy, targets"
+            )
+        extra = as_targets(candidates) if candidates else []
+        entries = data.get("targets")
+        if entries is not None:
+            targets = build_targets(entries)
+        else:
+            targets = [] if extra else build_router(data).targets
+        policy = RoutingPolicy.from_dict(data.get("policy") or {})
+        return cls([*extra, *(as_target(t) for t in targets)], policy, **kwargs)
 
     @property
     def router(self) -> Router:

@@ -216,3 +216,39 @@ def test_decision_is_json(router: SmartRouterLLM) -> None:
     resp = router.chat([ChatMessage(role="user", content="hi")])
     data = json.loads(json.dumps(resp.additional_kwargs["smartroute"]))
     assert data["target"] == "fast" and data["candidates"][0]["target"] == "fast"
+
+
+def test_from_config_yaml_with_code_candidates(
+    tmp_path: Any, fake_provider: FakeProvider, monkeypatch: pytest.MonkeyPatch, events: Events
+) -> None:
+    from llama_index.core.llms import MockLLM
+
+    monkeypatch.setenv("LOOPBACK_KEY", "sk-from-env")
+    fake_provider.configure("*", responder=_fake_responder)
+    path = tmp_path / "router.yaml"
+    path.write_text(
+        "policy:\n  strategy: best\n"
+        "targets:\n"
+        f"  - model: gpt-4o\n    name: remote\n    base_url: {fake_provider.base_url}\n"
+        "    api_key_env: LOOPBACK_KEY\n    transport: httpx\n"
+        "    capability: {quality_tier: premium, speed_tier: slow}\n"
+    )
+    llm = SmartRouterLLM.from_config(
+        path, candidates={"local": LlamaIndexTarget(MockLLM(), capability=FAST).llm},
+        callback_manager=events.manager,
+    )
+    assert [p.name for p in llm.router.profiles] == ["local", "remote"]
+    resp = llm.chat([ChatMessage(role="user", content="hi")])
+    assert resp.message.content == ANSWER and resp.additional_kwargs["smartroute"]["target"] == (
+        "remote"
+    )
+    assert events.pairs() == ((1, 1), (1, 1))  # the HTTP target reports like any LlamaIndex LLM
+    assert "sk-from-env" not in llm.to_json()
+    llm.router.close()
+
+
+def test_from_config_rejects_unknown_fields() -> None:
+    from smartroute import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="unknown top-level"):
+        SmartRouterLLM.from_config({"policy": {}, "candidates": []})
