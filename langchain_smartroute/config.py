@@ -8,7 +8,8 @@ Shape::
         name: mini                                            # optional
         capability: {speed_tier: fast}                        # optional
         params: {temperature: 0}                              # optional init kwargs
-      - model: gpt-4o                                         # smartroute HTTP provider
+      - model: gpt-4o                                         # smartroute provider target
+        provider: openai                                      # smartroute.config.build_targets
     model: my-router                                          # any other chat-model field
 
 Keys never come from the file: providers read them from the environment.
@@ -53,6 +54,10 @@ def _candidate(i: int, spec: Any) -> Any:
         from langchain.chat_models import init_chat_model
 
         entry["model"] = init_chat_model(spec["langchain"], **dict(spec.get("params") or {}))
+    elif isinstance(spec.get("model"), str):
+        from smartroute.config import build_targets
+
+        return build_targets([spec])[0]
     elif "model" in spec:
         entry["model"] = spec["model"]
     else:

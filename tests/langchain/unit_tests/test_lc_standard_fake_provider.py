@@ -69,3 +69,27 @@ class TestFakeProviderUnit(_OverFakeProvider, ChatModelUnitTests):
 
 class TestFakeProviderIntegration(_OverFakeProvider, ChatModelIntegrationTests):
     pass
+
+
+def test_from_config_builds_provider_targets(
+    fake_provider: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_KEY", "sk-fake")
+    llm = SmartRouterChatModel.from_config(
+        {
+            "policy": {"strategy": "cheapest"},
+            "targets": [
+                {
+                    "model": "fake-c",
+                    "provider": "openai",
+                    "base_url": fake_provider.base_url,
+                    "api_key_env": "FAKE_KEY",
+                    "transport": "httpx",
+                },
+            ],
+        }
+    )
+    msg = llm.invoke("hi there")
+    assert msg.text == "[fake-c] hi there"
+    assert msg.response_metadata["smartroute"]["strategy"] == "cheapest"
+    assert "sk-fake" not in repr(llm) + str(msg.response_metadata)
