@@ -70,7 +70,8 @@ def models(
     table = Table(title=f"smartroute catalog (prices as of {catalog.prices_as_of()})")
     for col in ("model", "provider", "quality", "speed", "$ in/1M", "$ out/1M", "context",
                 "tools", "vision", "json"):
-        table.add_column(col, justify="right" if col.startswith(("$", "context")) else "left")
+        table.add_column(col, justify="right" if col.startswith(("$", "context")) else "left",
+                         no_wrap=col == "model")
     for name, cap in catalog.items(provider):
         table.add_row(
             name, cap.provider, cap.quality_tier.value, cap.speed_tier.value,

@@ -129,7 +129,8 @@ def _summary(console: Console, test: OutcomeTable, results: list[dict[str, Any]]
     cheap = int(c.argmin())
     t = Table(title=f"summary over {n} questions (recorded correctness and cost)")
     for col in ("policy", "accuracy", "$ per 1k queries", "traffic"):
-        t.add_column(col, justify="left" if col in ("policy", "traffic") else "right")
+        t.add_column(col, justify="left" if col in ("policy", "traffic") else "right",
+                     no_wrap=col == "policy")
     share = {m: sum(r["model"] == m for r in results) / n for m in test.models}
     t.add_row("smartroute (trained router)", f"{routed[0]:.3f}", f"{routed[1]:.3f}",
               ", ".join(f"{m} {s:.0%}" for m, s in share.items()))
