@@ -11,6 +11,7 @@ import pytest
 
 from smartroute.testing import FakeProvider, Fault, FaultKind, Reply
 
+RUN_FAKE = "import sys; from smartroute.testing.fake_provider import main; main(sys.argv[1:])"
 CHAT = {"model": "m1", "messages": [{"role": "user", "content": "ping"}]}
 
 
@@ -147,7 +148,7 @@ def test_stop_releases_hanging_requests() -> None:
 
 def test_command_line_serves_until_interrupted() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "smartroute.testing.fake_provider", "--port", "0",
+        [sys.executable, "-c", RUN_FAKE, "--port", "0",
          "--fault", "bad=server_error"],
         stdout=subprocess.PIPE, text=True,
     )
@@ -165,7 +166,7 @@ def test_command_line_serves_until_interrupted() -> None:
 
 def test_command_line_rejects_unknown_fault() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "smartroute.testing.fake_provider", "--fault", "m=nope"],
+        [sys.executable, "-c", RUN_FAKE, "--fault", "m=nope"],
         capture_output=True, text=True, timeout=60,
     )
     assert out.returncode == 2 and "unknown fault 'nope'" in out.stderr
