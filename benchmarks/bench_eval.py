@@ -15,11 +15,13 @@ import sys
 import time
 from pathlib import Path
 
+from smartroute.eval.metrics import PolicyReport
 from smartroute.eval.predictor import QualityPredictor
 from smartroute.eval.replay import MeanQualityClassifier, PolicySpec, evaluate
 from smartroute.eval.tables import open_queries, read_table
 
-DEFAULT = Path(__file__).resolve().parents[2] / "shared/routing-data/routerbench-subset/outcomes.csv"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "routing-data"
+DEFAULT = SHARED / "routerbench-subset" / "outcomes.csv"
 
 
 def main() -> None:
@@ -47,10 +49,10 @@ def main() -> None:
           f"${gpt4.cost_per_1k:.2f}/1k; 95% of it = {0.95 * gpt4.quality:.3f}")
     print(f"{'policy':<32}{'AIQ':>7}{'$/1k to 90%':>13}{'$/1k to 95%':>13}{'vs best $':>11}")
 
-    def line(name: str, r: object) -> None:
-        c90, c95 = getattr(r, "cost_at_90"), getattr(r, "cost_at_95")
+    def line(name: str, r: PolicyReport) -> None:
+        c90, c95 = r.cost_at_90, r.cost_at_95
         ratio = "-" if c95 is None else f"{c95 / gpt4.cost_per_1k:.2f}x"
-        print(f"{name:<32}{getattr(r, 'aiq'):>7.3f}"
+        print(f"{name:<32}{r.aiq:>7.3f}"
               f"{'-' if c90 is None else f'{c90:.3f}':>13}"
               f"{'-' if c95 is None else f'{c95:.3f}':>13}{ratio:>11}")
 
