@@ -76,20 +76,20 @@ class CircuitBreakers:
             return True
 
     def probe_candidate(self, profiles: Sequence[Profile]) -> Profile | None:
-        """When everything is open, the least-recently-failed target gets a probe."""
-        best: tuple[float, Profile] | None = None
+        """When every target is open, the least-recently-failed one is tried anyway (a forced
+        probe), so a call is never refused untried."""
+        best: tuple[bool, float, Profile] | None = None
         for p in profiles:
-            if p.name in self._probing:
-                continue
             rec = self.store.get(NS, p.name) or {}
-            last = float(rec.get("last_failure", 0.0))
-            if best is None or last < best[0]:
-                best = (last, p)
-        if best is None:
-            return None
+            key = (p.name in self._probing, float(rec.get("last_failure", 0.0)), p)
+            if best is None or key[:2] < best[:2]:
+                best = key
+        return None if best is None else best[2]
+
+    def force(self, target: str) -> None:
+        """Admit a forced probe (see :meth:`probe_candidate`)."""
         with self._lock:
-            self._open[best[1].name] = self.clock()
-        return best[1]
+            self._probing.add(target)
 
     def record_success(self, target: str) -> None:
         if not self.config.enabled:

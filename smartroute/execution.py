@@ -101,7 +101,9 @@ class Call:
             self.pos += 1
             if c.profile.context <= self.min_context:
                 continue
-            if not breakers.acquire(c.name):
+            if c.name == self.plan.forced_probe:
+                breakers.force(c.name)
+            elif not breakers.acquire(c.name):
                 self.attempts.append(
                     Attempt(
                         target=c.name, model=c.model, provider=c.profile.provider,

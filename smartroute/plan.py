@@ -113,6 +113,8 @@ class RoutingPlan:
     excluded: list[Exclusion]
     weights: dict[str, float] = field(default_factory=dict)
     explanation: dict[str, Any] = field(default_factory=dict)
+    # set when every circuit was open and this target is tried anyway
+    forced_probe: str | None = None
 
     @property
     def first(self) -> Candidate:

@@ -129,6 +129,8 @@ class Router:
         if fallback and len(candidates) > 1:
             candidates = _apply_chain(candidates, fallback)
         plan = RoutingPlan(req, features, self.strategy.name, candidates, excluded, weights)
+        if len(eligible) == 1 and eligible[0].name in self.executor.breakers.blocked():
+            plan.forced_probe = eligible[0].name
         explain = getattr(self.strategy, "explain", None)
         if explain is not None:
             plan.explanation = explain(candidates)

@@ -1,0 +1,222 @@
+"""Every FakeProvider fault through the router over real loopback HTTP: the outcome, the
+attempts the server saw, and the wall-time bound (timings scaled down)."""
+
+import asyncio
+import time
+
+import pytest
+
+from smartroute import (
+    AllTargetsFailed,
+    ErrorKind,
+    ProviderCapability,
+    Router,
+    RoutingPolicy,
+    StreamInterrupted,
+)
+from smartroute.errors import ContentFilterError
+from smartroute.providers import OpenAICompatible
+from smartroute.testing.fake_provider import Fault
+
+
+def target(fp, model, price, ctx=128_000, prefill=False):
+    cap = ProviderCapability(input_cost_per_1m=price, output_cost_per_1m=price, max_tokens=ctx,
+                             supports_prefill=prefill)
+    return OpenAICompatible(model, base_url=fp.base_url, api_key="sk-test", capability=cap)
+
+
+def pair(fp, **policy_kw):
+    policy = RoutingPolicy.cheapest().retries(2, backoff_base_s=0.02, backoff_max_s=0.1)
+    for name, value in policy_kw.items():
+        policy = getattr(policy, name)(**value) if isinstance(value, dict) else getattr(
+            policy, name)(value)
+    return Router([target(fp, "a", 1.0), target(fp, "b", 2.0)], policy)
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def kinds(decision_or_exc):
+    attempts = getattr(decision_or_exc, "attempts")
+    return [(a.target, a.error_kind.value if a.error_kind else "ok") for a in attempts]
+
+
+def test_429_with_retry_after_retries_after_the_gap(fake_provider):
+    fake_provider.script("a", [Fault.rate_limited(retry_after=0.3)])
+    resp = pair(fake_provider).chat("hi")
+    assert resp.decision.target == "a"
+    assert fake_provider.count("a") == 2 and fake_provider.count("b") == 0
+    assert fake_provider.gaps("a")[0] >= 0.28
+
+
+def test_429_without_retry_after_backs_off_and_retries(fake_provider):
+    fake_provider.script("a", [Fault.rate_limited(), Fault.rate_limited()])
+    resp, elapsed = timed(lambda: pair(fake_provider).chat("hi"))
+    assert kinds(resp.decision) == [("a", "rate_limited"), ("a", "rate_limited"), ("a", "ok")]
+    assert elapsed < 2.0
+
+
+def test_500_once_is_retried(fake_provider):
+    fake_provider.script("a", [Fault.server_error()])
+    resp = pair(fake_provider).chat("hi")
+    assert kinds(resp.decision) == [("a", "overloaded"), ("a", "ok")]
+    assert fake_provider.count("a") == 2
+
+
+def test_503_persistent_falls_back_after_bounded_retries(fake_provider):
+    fake_provider.fail("a", Fault.overloaded())
+    resp, elapsed = timed(lambda: pair(fake_provider).chat("hi"))
+    assert resp.decision.target == "b"
+    assert fake_provider.count("a") == 3 and fake_provider.count("b") == 1
+    assert elapsed < 2.0
+    # accounting: only the completion is billed
+    assert [a.cost_usd > 0 for a in resp.decision.attempts] == [False, False, False, True]
+    assert resp.cost == pytest.approx(resp.decision.attempts[-1].cost_usd)
+
+
+def test_connection_reset_falls_back_without_retry(fake_provider):
+    fake_provider.fail("a", Fault.connection_reset())
+    resp = pair(fake_provider).chat("hi")
+    assert kinds(resp.decision) == [("a", "connection"), ("b", "ok")]
+    assert fake_provider.count("a") == 1
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_no_response_costs_one_ttft_window(fake_provider, mode):
+    fake_provider.fail("a", Fault.no_response(delay=30))
+    r = pair(fake_provider, timeouts={"ttft": 0.4})
+    async def acall():
+        async with r:
+            return await r.achat("hi")
+
+    call = (lambda: r.chat("hi")) if mode == "sync" else (lambda: asyncio.run(acall()))
+    resp, elapsed = timed(call)
+    assert resp.decision.target == "b"
+    assert kinds(resp.decision)[0] == ("a", "ttft_timeout")
+    assert fake_provider.count("a") == 1
+    assert 0.35 < elapsed < 2.0  # one TTFT window, not three full timeouts
+
+
+async def test_slow_first_token_streaming_falls_back(fake_provider):
+    fake_provider.fail("a", Fault.slow_first_token(delay=5))
+    r = pair(fake_provider, timeouts={"ttft": 0.3})
+    t0 = time.perf_counter()
+    async with r:
+        chunks = [c async for c in r.astream("hello there")]
+    assert time.perf_counter() - t0 < 2.0
+    assert "".join(c.text for c in chunks) == "[b] hello there"
+    assert chunks[-1].decision.target == "b"
+
+
+@pytest.mark.parametrize("fault", [Fault.stream_cut(after_chunks=1),
+                                   Fault.stream_cut(after_chunks=1, abort=False)])
+def test_stream_cut_mid_answer_is_never_a_success(fake_provider, fault):
+    fake_provider.fail("a", fault)
+    r = pair(fake_provider)
+    seen = []
+    with pytest.raises(StreamInterrupted) as info:
+        for c in r.stream("the quick brown fox jumps"):
+            seen.append(c.text)
+    assert info.value.partial_text == "".join(seen) != ""
+    assert fake_provider.count("b") == 0
+
+
+def test_stream_stall_is_bounded_and_resumes_when_enabled(fake_provider):
+    fake_provider.fail("a", Fault.stream_stall(after_chunks=1, delay=30))
+    r = pair(fake_provider, timeouts={"stall": 0.3})
+    with pytest.raises(StreamInterrupted):
+        _, elapsed = timed(lambda: list(r.stream("the quick brown fox jumps")))
+    resumed = pair(fake_provider, timeouts={"stall": 0.3}, resume_streams=True)
+    chunks, elapsed = timed(lambda: list(resumed.stream("the quick brown fox jumps")))
+    assert elapsed < 2.0
+    d = chunks[-1].decision
+    assert d.target == "b" and d.attempts[0].error_kind is ErrorKind.STREAM_STALL
+    sent_to_b = fake_provider.attempts_for("b")[-1]
+    assert sent_to_b.outcome == "ok"
+
+
+def test_malformed_chunk_before_any_text_falls_back(fake_provider):
+    fake_provider.fail("a", Fault.malformed_chunk(after_chunks=0))
+    r = pair(fake_provider, retries=0)
+    chunks = list(r.stream("hello"))
+    assert "".join(c.text for c in chunks) == "[b] hello"
+    assert kinds(chunks[-1].decision) == [("a", "malformed_response"), ("b", "ok")]
+
+
+def test_malformed_chunk_mid_stream_fails_cleanly_without_garbage(fake_provider):
+    fake_provider.fail("a", Fault.malformed_chunk(after_chunks=1))
+    r = pair(fake_provider, retries=0)
+    seen = []
+    with pytest.raises(StreamInterrupted) as info:
+        for c in r.stream("the quick brown fox jumps"):
+            seen.append(c.text)
+    assert all("{" not in s for s in seen)
+    assert info.value.__cause__.kind is ErrorKind.MALFORMED_RESPONSE
+
+
+def test_missing_done_is_finalised_promptly_with_usage(fake_provider):
+    fake_provider.fail("a", Fault.missing_done(delay=30))
+    r = pair(fake_provider)
+    chunks, elapsed = timed(lambda: list(r.stream("hello there")))
+    assert "".join(c.text for c in chunks) == "[a] hello there"
+    assert chunks[-1].usage is not None and chunks[-1].usage.output_tokens > 0
+    assert elapsed < 2.0
+
+
+def test_context_length_falls_back_to_a_larger_context_only(fake_provider):
+    fake_provider.fail("a", Fault.context_length())
+    small_b = target(fake_provider, "b", 2.0, ctx=128_000)
+    big = target(fake_provider, "big", 9.0, ctx=1_000_000)
+    r = Router([target(fake_provider, "a", 1.0), small_b, big], RoutingPolicy.cheapest())
+    resp = r.chat("hi")
+    assert resp.decision.target == "big"
+    assert fake_provider.count("a") == 1 and fake_provider.count("b") == 0
+
+
+def test_content_filter_stops_with_the_reason(fake_provider):
+    fake_provider.fail("a", Fault.content_filter())
+    with pytest.raises(ContentFilterError) as info:
+        pair(fake_provider).chat("hi")
+    assert fake_provider.count("b") == 0
+    assert info.value.provider_message or info.value.message
+
+
+def test_prefill_rejection_restarts_cleanly(fake_provider):
+    fake_provider.fail("a", Fault.stream_cut(after_chunks=1))
+    fake_provider.configure("b", reject_prefill=True)
+    b = target(fake_provider, "b", 2.0, prefill=True)
+    r = Router([target(fake_provider, "a", 1.0), b], RoutingPolicy.cheapest().resume_streams())
+    chunks = list(r.stream("the quick brown fox jumps"))
+    d = chunks[-1].decision
+    assert d.target == "b"
+    outcomes = [x.outcome for x in fake_provider.attempts_for("b")]
+    assert outcomes[-1] == "ok" and len(outcomes) == 2  # prefill rejected, then clean restart
+
+
+def test_flapping_primary_is_served_by_the_fallback_and_returned_to(fake_provider):
+    fake_provider.flap("a", down_for=0.6)
+    policy = (RoutingPolicy.cheapest().retries(0)
+              .circuit_breaker(failure_threshold=2, cooldown_s=0.3, max_cooldown_s=0.3))
+    r = Router([target(fake_provider, "a", 1.0), target(fake_provider, "b", 2.0)], policy)
+    served = []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        served.append(r.chat("hi").decision.target)
+        if served[-3:] == ["a", "a", "a"] and "b" in served:
+            break
+        time.sleep(0.05)
+    assert "b" in served and served[-3:] == ["a", "a", "a"]
+    # the breaker kept traffic off a while it was down: far fewer requests than calls
+    assert fake_provider.count("a") < len(served)
+
+
+def test_everything_failing_is_one_error_listing_every_attempt(fake_provider):
+    fake_provider.fail("a", Fault.overloaded())
+    fake_provider.fail("b", Fault.authentication())
+    with pytest.raises(AllTargetsFailed) as info:
+        pair(fake_provider).chat("hi")
+    assert kinds(info.value) == [("a", "overloaded")] * 3 + [("b", "authentication")]
+    assert all(a.status_code for a in info.value.attempts)
