@@ -28,6 +28,7 @@ from llama_index.core.llms.llm import ToolSelection
 from pydantic import PrivateAttr
 
 from llamaindex_smartroute.calls import (
+    METADATA_KEY,
     build_request,
     selections_of,
     single_tool_call,
@@ -82,6 +83,10 @@ class TargetLLM(FunctionCallingLLM):
         options = kwargs.pop("smartroute_options", None) or NO_LIMITS
         if not isinstance(request, ChatRequest):
             request = build_request(messages, kwargs)
+        if METADATA_KEY in request.metadata:
+            # the native call is for LlamaIndex candidates; keep the request plain data
+            meta = {k: v for k, v in request.metadata.items() if k != METADATA_KEY}
+            request = request.model_copy(update={"metadata": meta})
         return request, options
 
     # --- undecorated bodies: the decorated methods below each call exactly one of these ------

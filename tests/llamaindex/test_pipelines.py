@@ -252,3 +252,34 @@ def test_from_config_rejects_unknown_fields() -> None:
 
     with pytest.raises(ConfigurationError, match="unknown top-level"):
         SmartRouterLLM.from_config({"policy": {}, "candidates": []})
+
+
+@pytest.mark.parametrize("streaming", [True, False])
+async def test_llamaindex_openai_candidate_over_loopback(
+    fake_provider: FakeProvider, events: Events, streaming: bool
+) -> None:
+    """LlamaIndex's own OpenAI LLM as a candidate: its SDK's 429 becomes a fallback, and its
+    own tool-call format is parsed by itself inside a FunctionAgent."""
+    from llama_index.llms.openai import OpenAI
+
+    from smartroute.testing import Fault
+
+    fake_provider.configure("*", responder=_fake_responder)
+    fake_provider.script("gpt-4o-mini", [Fault.rate_limited()])
+    oa = OpenAI(model="gpt-4o-mini", api_base=fake_provider.base_url, api_key="sk-test",
+                max_retries=0)
+    strong = OpenAICompatible("gpt-4o", base_url=fake_provider.base_url, api_key="sk-test",
+                              name="strong", capability=STRONG, transport="httpx")
+    llm = SmartRouterLLM([LlamaIndexTarget(oa, name="oa", capability=FAST), strong],
+                         RoutingPolicy.fastest().retries(0), callback_manager=events.manager)
+    first = await llm.achat([ChatMessage(role="user", content="hi")])
+    d = first.additional_kwargs["smartroute"]
+    assert first.message.content == ANSWER and d["target"] == "strong"
+    assert (d["attempts"][0]["target"], d["attempts"][0]["error_kind"],
+            d["attempts"][0]["status_code"]) == ("oa", "rate_limited", 429)
+    tool_log.clear()
+    agent = FunctionAgent(tools=[ADD], llm=llm, streaming=streaming)
+    result = await agent.run("What is 2 + 3?")
+    assert str(result) == "The sum is 5." and tool_log == [(2, 3)]
+    assert [x.target for x in llm.decisions[-2:]] == ["oa", "oa"]
+    await llm.router.aclose()
