@@ -16,6 +16,9 @@ from smartroute.errors import ErrorKind, ProviderError
 from smartroute.response import Usage
 
 
+_NO_USAGE = Usage()
+
+
 class Attempt(BaseModel):
     """One call to one target. Failed attempts are listed, never billed as completions."""
 
@@ -36,6 +39,17 @@ class Attempt(BaseModel):
     error: ProviderError | None = Field(default=None, exclude=True, repr=False)
 
     model_config = {"arbitrary_types_allowed": True}
+
+    @classmethod
+    def start(
+        cls, target: str, model: str, provider: str, started_s: float, hedge: bool = False
+    ) -> Attempt:
+        """A new attempt, built without validation or default factories (hot path)."""
+        return cls.model_construct(
+            target=target, model=model, provider=provider, started_s=started_s, latency_s=0.0,
+            ttft_s=None, ok=False, error_kind=None, status_code=None, message=None,
+            hedge=hedge, cancelled=False, usage=_NO_USAGE, cost_usd=0.0, error=None,
+        )
 
 
 class ScoredSummary(BaseModel):
@@ -78,6 +92,17 @@ class RoutingDecision(BaseModel):
 
     def to_json_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+    @classmethod
+    def build(cls, **values: Any) -> RoutingDecision:
+        """Built without validation or default factories: the router's values are already
+        valid and this runs on every call."""
+        if "decision_id" not in values:
+            values["decision_id"] = uuid.uuid4().hex
+        values.setdefault("created_at", time.time())
+        values.setdefault("quality", None)
+        values.setdefault("explanation", {})
+        return cls.model_construct(**values)
 
 
 def _resolve_forward_refs() -> None:

@@ -159,10 +159,7 @@ class Call:
     def begin(self, c: Candidate, *, hedge: bool = False) -> Attempt:
         self.check_budget()
         self.started += 1
-        att = Attempt.model_construct(
-            target=c.name, model=c.model, provider=c.profile.provider,
-            started_s=self.clock() - self.t0, hedge=hedge,
-        )
+        att = Attempt.start(c.name, c.model, c.profile.provider, self.clock() - self.t0, hedge)
         self.attempts.append(att)
         self.ex.router.feedback.started(c.name)
         return att
@@ -277,7 +274,7 @@ class Call:
             failed = [a.target for a in self.attempts if not a.ok and not a.cancelled]
             reason = f"fallback (rank {plan.candidates.index(c) + 1}) after {', '.join(failed)}"
         total = sum(a.cost_usd for a in self.attempts)
-        return RoutingDecision.model_construct(
+        return RoutingDecision.build(
             decision_id=self.decision_id,
             target=c.name,
             model=c.model,

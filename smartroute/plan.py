@@ -84,9 +84,9 @@ class Candidate:
     @property
     def parts(self) -> dict[str, float]:
         parts = {
-            "quality": round(self.quality, 4),
-            "speed": round(self.speed, 4),
-            "cost": round(self.cost, 4),
+            "quality": self.quality,
+            "speed": self.speed,
+            "cost": self.cost,
             "est_cost_usd": self.est_cost_usd,
         }
         if self.extra:
@@ -127,7 +127,7 @@ class RoutingPlan:
         # model_construct: the values are ours and already valid; this runs on every call
         scored = [
             ScoredSummary.model_construct(
-                target=c.name, model=c.model, score=round(c.score, 6), parts=c.parts
+                target=c.name, model=c.model, score=c.score, parts=c.parts
             )
             for c in self.candidates[:top]
         ]
