@@ -32,10 +32,14 @@ def quantile(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
-async def run(fp: FakeProvider, policy: RoutingPolicy, n: int, concurrency: int) -> dict[str, float]:
+async def run(
+    fp: FakeProvider, policy: RoutingPolicy, n: int, concurrency: int
+) -> dict[str, float]:
     cap = ProviderCapability(input_cost_per_1m=1, output_cost_per_1m=1)
-    targets = [OpenAICompatible(m, base_url=fp.base_url, api_key="sk-bench", capability=cap)
-               for m in ("model-a", "model-b")]
+    targets = [
+        OpenAICompatible(m, base_url=fp.base_url, api_key="sk-bench", capability=cap)
+        for m in ("model-a", "model-b")
+    ]
     latencies: list[float] = []
     attempts = 0
     async with Router(targets, policy) as router:
@@ -68,15 +72,21 @@ async def main_async(n: int, concurrency: int) -> None:
         base_policy = RoutingPolicy.round_robin().retries(0)
         plain = await run(fp, base_policy, n, concurrency)
         hedged = await run(fp, base_policy.race(top_k=2, hedge_after="p90"), n, concurrency)
-    print(f"{n} requests, concurrency {concurrency}; {SLOW_SHARE:.0%} of calls take "
-          f"{SLOW * 1000:.0f} ms instead of {FAST * 1000:.0f} ms")
+    print(
+        f"{n} requests, concurrency {concurrency}; {SLOW_SHARE:.0%} of calls take "
+        f"{SLOW * 1000:.0f} ms instead of {FAST * 1000:.0f} ms"
+    )
     print(f"{'':<22}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'extra attempts':>16}")
     for name, r in (("no hedging", plain), ("race(2, 'p90')", hedged)):
-        print(f"{name:<22}{r['p50'] * 1000:>9.1f}{r['p99'] * 1000:>9.1f}{r['mean'] * 1000:>9.1f}"
-              f"{r['extra']:>15.1%}")
+        print(
+            f"{name:<22}{r['p50'] * 1000:>9.1f}{r['p99'] * 1000:>9.1f}{r['mean'] * 1000:>9.1f}"
+            f"{r['extra']:>15.1%}"
+        )
     cut = 1 - hedged["p99"] / plain["p99"]
-    print(f"\np99 cut: {cut:.0%} (target >= 40%), extra attempts: {hedged['extra']:.1%} "
-          f"(target <= 15%)")
+    print(
+        f"\np99 cut: {cut:.0%} (target >= 40%), extra attempts: {hedged['extra']:.1%} "
+        f"(target <= 15%)"
+    )
 
 
 def main() -> None:

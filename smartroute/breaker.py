@@ -124,7 +124,11 @@ class CircuitBreakers:
 
 def _empty() -> Record:
     return {
-        "state": CLOSED, "failures": 0, "window": [], "until": 0.0, "opens": 0,
+        "state": CLOSED,
+        "failures": 0,
+        "window": [],
+        "until": 0.0,
+        "opens": 0,
         "last_failure": 0.0,
     }
 
@@ -141,7 +145,9 @@ def _success(cfg: CircuitBreakerConfig) -> Callable[[Record | None], Record]:
     return fn
 
 
-def _failure(cfg: CircuitBreakerConfig, now: float, kind: ErrorKind) -> Callable[[Record | None], Record]:
+def _failure(
+    cfg: CircuitBreakerConfig, now: float, kind: ErrorKind
+) -> Callable[[Record | None], Record]:
     def fn(rec: Record | None) -> Record:
         rec = dict(rec or _empty())
         rec["failures"] += 1

@@ -15,7 +15,6 @@ from pydantic import BaseModel, Field
 from smartroute.errors import ErrorKind, ProviderError
 from smartroute.response import Usage
 
-
 _NO_USAGE = Usage()
 
 
@@ -46,9 +45,21 @@ class Attempt(BaseModel):
     ) -> Attempt:
         """A new attempt, built without validation or default factories (hot path)."""
         return cls.model_construct(
-            target=target, model=model, provider=provider, started_s=started_s, latency_s=0.0,
-            ttft_s=None, ok=False, error_kind=None, status_code=None, message=None,
-            hedge=hedge, cancelled=False, usage=_NO_USAGE, cost_usd=0.0, error=None,
+            target=target,
+            model=model,
+            provider=provider,
+            started_s=started_s,
+            latency_s=0.0,
+            ttft_s=None,
+            ok=False,
+            error_kind=None,
+            status_code=None,
+            message=None,
+            hedge=hedge,
+            cancelled=False,
+            usage=_NO_USAGE,
+            cost_usd=0.0,
+            error=None,
         )
 
 

@@ -15,7 +15,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from smartroute.breaker import CircuitBreakers
@@ -106,8 +106,11 @@ class Call:
             elif not breakers.acquire(c.name):
                 self.attempts.append(
                     Attempt(
-                        target=c.name, model=c.model, provider=c.profile.provider,
-                        started_s=self.clock() - self.t0, error_kind=ErrorKind.CIRCUIT_OPEN,
+                        target=c.name,
+                        model=c.model,
+                        provider=c.profile.provider,
+                        started_s=self.clock() - self.t0,
+                        error_kind=ErrorKind.CIRCUIT_OPEN,
                         message="skipped: circuit open",
                     )
                 )
@@ -135,7 +138,9 @@ class Call:
     def guarded_streaming(self, c: Candidate) -> bool:
         """Whether a non-streaming call should stream underneath, to enforce TTFT/stall."""
         p = self.policy
-        return bool(p.ttft_timeout_s or p.stall_timeout_s) and c.profile.capability.supports_streaming
+        return (
+            bool(p.ttft_timeout_s or p.stall_timeout_s) and c.profile.capability.supports_streaming
+        )
 
     def wait_limit(self, first: bool, attempt_start: float) -> tuple[float | None, ErrorKind]:
         """How long to wait for the next chunk, and what it means if that time runs out."""
@@ -170,7 +175,9 @@ class Call:
         att.latency_s = latency
         return latency
 
-    def fail(self, att: Attempt, c: Candidate, exc: BaseException, partial: str = "") -> float | None:
+    def fail(
+        self, att: Attempt, c: Candidate, exc: BaseException, partial: str = ""
+    ) -> float | None:
         """Record a failed attempt; return a retry delay for the same target, ``None`` to fall
         back, or raise when the policy says stop."""
         err = as_provider_error(exc, c)
@@ -186,9 +193,13 @@ class Call:
         self.ex.breakers.record_failure(c.name, err.kind)
         self.ex.router.feedback.record_outcome(
             Outcome(
-                target=c.name, model=c.model,
-                complexity_class=self.plan.features.complexity.label, ok=False,
-                latency_s=latency, error_kind=err.kind, at=self.clock(),
+                target=c.name,
+                model=c.model,
+                complexity_class=self.plan.features.complexity.label,
+                ok=False,
+                latency_s=latency,
+                error_kind=err.kind,
+                at=self.clock(),
             )
         )
         log.info("attempt failed: %s (%s) after %.0f ms", c.name, err.kind.value, latency * 1000)
@@ -209,7 +220,7 @@ class Call:
         n = self.retries.get(c.name, 0)
         if n >= r.max_retries:
             return None
-        delay = min(r.backoff_max_s, r.backoff_base_s * 2**n)
+        delay = min(r.backoff_max_s, r.backoff_base_s * 2.0**n)
         if r.jitter:
             delay *= 0.5 + random.random() / 2
         if err.retry_after is not None:
@@ -249,16 +260,22 @@ class Call:
             tps = usage.output_tokens / (latency - ttft)
         self.ex.router.feedback.record_outcome(
             Outcome(
-                target=c.name, model=c.model, complexity_class=features.complexity.label,
-                ok=True, latency_s=latency, ttft_s=ttft, output_tokens=usage.output_tokens,
-                input_tokens=usage.input_tokens, tokens_per_s=tps, cost_usd=att.cost_usd,
-                decision_id=self.decision_id, at=self.clock(),
+                target=c.name,
+                model=c.model,
+                complexity_class=features.complexity.label,
+                ok=True,
+                latency_s=latency,
+                ttft_s=ttft,
+                output_tokens=usage.output_tokens,
+                input_tokens=usage.input_tokens,
+                tokens_per_s=tps,
+                cost_usd=att.cost_usd,
+                decision_id=self.decision_id,
+                at=self.clock(),
             )
         )
         resp.decision = self.decision(c, att)
-        quality = self.ex.router.feedback.score_automatically(
-            self.request, resp, self.decision_id
-        )
+        quality = self.ex.router.feedback.score_automatically(self.request, resp, self.decision_id)
         if quality is not None:
             resp.decision.quality = quality
         return resp
@@ -314,7 +331,9 @@ def _strip(chunk: ChatChunk) -> ChatChunk:
 
 def _final_chunk(resp: ChatResponse) -> ChatChunk:
     return ChatChunk(
-        usage=resp.usage, finish_reason=resp.finish_reason, model=resp.model,
+        usage=resp.usage,
+        finish_reason=resp.finish_reason,
+        model=resp.model,
         decision=resp.decision,
     )
 
@@ -393,7 +412,9 @@ class Executor:
             if cm.expired():
                 raise provider_error(
                     ErrorKind.DEADLINE if kind is ErrorKind.DEADLINE else ErrorKind.TIMEOUT,
-                    f"no answer within {wait:.3g}s", target=c.name, model=c.model,
+                    f"no answer within {wait:.3g}s",
+                    target=c.name,
+                    model=c.model,
                 ) from exc
             raise
         _check_response(resp, c)
@@ -403,7 +424,7 @@ class Executor:
 
     async def _aguard(
         self, call: Call, c: Candidate, request: ChatRequest, att: Attempt, ttft: _Box
-    ) -> AsyncIterator[ChatChunk]:
+    ) -> AsyncGenerator[ChatChunk, None]:
         """The target's stream, bounded by TTFT, stall, attempt timeout and the deadline."""
         start = call.t0 + att.started_s
         it = c.target.astream(request, call.options()).__aiter__()
@@ -498,7 +519,9 @@ class Executor:
             return
         yield from self._stream_from(call, None)
 
-    def _stream_from(self, call: Call, started: tuple[Candidate, Attempt, Iterator[ChatChunk], _Box] | None) -> Iterator[ChatChunk]:
+    def _stream_from(
+        self, call: Call, started: tuple[Candidate, Attempt, Iterator[ChatChunk], _Box] | None
+    ) -> Iterator[ChatChunk]:
         emitted = ""
         request = call.request
         original: StreamInterrupted | None = None
@@ -525,7 +548,9 @@ class Executor:
                 if not emitted:
                     _check_response(resp, c)
             except Exception as exc:
-                step = self._after_stream_error(call, c, att, exc, emitted, acc, original, prefill_failed)
+                step = self._after_stream_error(
+                    call, c, att, exc, emitted, acc, original, prefill_failed
+                )
                 if isinstance(step, float):
                     time.sleep(step)
                     continue
@@ -586,7 +611,9 @@ class Executor:
                 if not emitted:
                     _check_response(resp, c)
             except Exception as exc:
-                step = self._after_stream_error(call, c, att, exc, emitted, acc, original, prefill_failed)
+                step = self._after_stream_error(
+                    call, c, att, exc, emitted, acc, original, prefill_failed
+                )
                 if isinstance(step, float):
                     await asyncio.sleep(step)
                     continue
@@ -625,7 +652,9 @@ class Executor:
             return original, call.request, call.next_candidate()
         err = as_provider_error(exc, c)
         resuming = original is not None
-        prefilled = resuming and c.profile.capability.supports_prefill and c.name not in prefill_failed
+        prefilled = (
+            resuming and c.profile.capability.supports_prefill and c.name not in prefill_failed
+        )
         if resuming and prefilled and err.kind is ErrorKind.INVALID_REQUEST:
             # the target rejected the assistant prefill: try it again with a clean restart
             prefill_failed.add(c.name)
@@ -640,7 +669,11 @@ class Executor:
             return original, call.resumed_request(emitted, nxt, prefill), nxt
         partial_here = acc.text
         call._close(att, c)
-        att.error_kind = err.kind if err.kind is not ErrorKind.STREAM_INTERRUPTED else ErrorKind.STREAM_INTERRUPTED
+        att.error_kind = (
+            err.kind
+            if err.kind is not ErrorKind.STREAM_INTERRUPTED
+            else ErrorKind.STREAM_INTERRUPTED
+        )
         att.status_code = err.status_code
         att.message = err.message[:300]
         att.error = err
@@ -648,7 +681,9 @@ class Executor:
         if original is None:
             original = StreamInterrupted(
                 f"stream from {c.name} broke after {len(emitted)} characters ({err.kind.value})",
-                partial_text=emitted, target=c.name, model=c.model,
+                partial_text=emitted,
+                target=c.name,
+                model=c.model,
             )
             original.__cause__ = err
         del partial_here
@@ -698,16 +733,18 @@ def _timeout_error(kind: ErrorKind, wait: float | None, c: Candidate) -> Provide
 def _check_response(resp: ChatResponse, c: Candidate) -> None:
     if resp.finish_reason == "content_filter" and not resp.text and not resp.tool_calls:
         raise provider_error(
-            ErrorKind.CONTENT_FILTER, "the provider's content filter blocked the answer",
-            target=c.name, model=c.model,
+            ErrorKind.CONTENT_FILTER,
+            "the provider's content filter blocked the answer",
+            target=c.name,
+            model=c.model,
         )
     if not resp.text and not resp.tool_calls and resp.finish_reason not in ("length",):
         raise provider_error(
-            ErrorKind.MALFORMED_RESPONSE, "empty answer (no text, no tool calls)",
-            target=c.name, model=c.model,
+            ErrorKind.MALFORMED_RESPONSE,
+            "empty answer (no text, no tool calls)",
+            target=c.name,
+            model=c.model,
         )
-
-
 
 
 from smartroute.race import _AsyncRace, _SyncRace  # noqa: E402  (races drive Executor internals)

@@ -21,7 +21,9 @@ from smartroute.request import ChatRequest
 ComplexityClass = Literal["simple", "moderate", "complex"]
 COMPLEXITY_CLASSES: tuple[ComplexityClass, ...] = ("simple", "moderate", "complex")
 
-_CJK = re.compile(r"[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-\uffef]")
+_CJK = re.compile(
+    r"[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-\uffef]"
+)
 # cl100k averages ~4 characters per token for English prose and ~1.1 tokens per CJK character
 # (measured on mixed prose); the heuristic is within ~15% of tiktoken on both.
 _CHARS_PER_TOKEN = 4.0
@@ -59,24 +61,132 @@ _PUNCT = str.maketrans({c: " " for c in "!\"$%&'()*,./:;<=>?@[\\]^_`{|}~\n\t"})
 # every keyword; phrases are only searched when one of their words is present.
 _KEYWORDS: dict[str, frozenset[str]] = {
     "code": frozenset(
-        "def class function import return const var let async await lambda struct impl fn "
-        "python javascript typescript rust golang java c++ c# sql regex bash kotlin swift "
-        "implement refactor debug compile compiler traceback exception api json yaml html css "
-        "algorithm recursion unittest pytest docker kubernetes select".split()
+        [
+            "def",
+            "class",
+            "function",
+            "import",
+            "return",
+            "const",
+            "var",
+            "let",
+            "async",
+            "await",
+            "lambda",
+            "struct",
+            "impl",
+            "fn",
+            "python",
+            "javascript",
+            "typescript",
+            "rust",
+            "golang",
+            "java",
+            "c++",
+            "c#",
+            "sql",
+            "regex",
+            "bash",
+            "kotlin",
+            "swift",
+            "implement",
+            "refactor",
+            "debug",
+            "compile",
+            "compiler",
+            "traceback",
+            "exception",
+            "api",
+            "json",
+            "yaml",
+            "html",
+            "css",
+            "algorithm",
+            "recursion",
+            "unittest",
+            "pytest",
+            "docker",
+            "kubernetes",
+            "select",
+        ]
     ),
     "math": frozenset(
-        "prove proof theorem lemma integral derivative equation equations matrix eigenvalue "
-        "eigenvalues probability polynomial solve calculate compute algebra geometry calculus "
-        "statistics variance logarithm factorial prime primes modulo inequality".split()
+        [
+            "prove",
+            "proof",
+            "theorem",
+            "lemma",
+            "integral",
+            "derivative",
+            "equation",
+            "equations",
+            "matrix",
+            "eigenvalue",
+            "eigenvalues",
+            "probability",
+            "polynomial",
+            "solve",
+            "calculate",
+            "compute",
+            "algebra",
+            "geometry",
+            "calculus",
+            "statistics",
+            "variance",
+            "logarithm",
+            "factorial",
+            "prime",
+            "primes",
+            "modulo",
+            "inequality",
+        ]
     ),
     "reasoning": frozenset(
-        "analyze analyse analysis compare contrast tradeoff tradeoffs trade-off trade-offs "
-        "design architecture architect evaluate justify reasoning reason plan optimize optimise "
-        "why critique assess strategy implications derive hypothesis step-by-step".split()
+        [
+            "analyze",
+            "analyse",
+            "analysis",
+            "compare",
+            "contrast",
+            "tradeoff",
+            "tradeoffs",
+            "trade-off",
+            "trade-offs",
+            "design",
+            "architecture",
+            "architect",
+            "evaluate",
+            "justify",
+            "reasoning",
+            "reason",
+            "plan",
+            "optimize",
+            "optimise",
+            "why",
+            "critique",
+            "assess",
+            "strategy",
+            "implications",
+            "derive",
+            "hypothesis",
+            "step-by-step",
+        ]
     ),
     "constraints": frozenset(
-        "must exactly only format ensure without never always required requirements "
-        "constraints strictly".split()
+        [
+            "must",
+            "exactly",
+            "only",
+            "format",
+            "ensure",
+            "without",
+            "never",
+            "always",
+            "required",
+            "requirements",
+            "constraints",
+            "strictly",
+        ]
     ),
 }
 _PHRASES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -254,8 +364,8 @@ def analyze(
             prompt_tokens += 20 + estimate_tokens(str(tc.arguments))
     prompt_tokens += images * _PER_IMAGE_TOKENS
     for tool in request.tools:
-        prompt_tokens += 10 + estimate_tokens(tool.description) + 4 * len(
-            tool.parameters.get("properties", ())
+        prompt_tokens += (
+            10 + estimate_tokens(tool.description) + 4 * len(tool.parameters.get("properties", ()))
         )
     complexity = (classifier or DEFAULT_CLASSIFIER).classify(request, last_user)
     return RequestFeatures(

@@ -51,9 +51,7 @@ class Outcome:
 class OutcomeListener(Protocol):
     def on_outcome(self, outcome: Outcome) -> None: ...
 
-    def on_quality(
-        self, target: str, complexity_class: str, quality: float, at: float
-    ) -> None: ...
+    def on_quality(self, target: str, complexity_class: str, quality: float, at: float) -> None: ...
 
 
 _WINDOW = 128
@@ -70,9 +68,7 @@ class FeedbackLoop:
         seed: int | None = None,
     ) -> None:
         if not 0.0 <= sample_rate <= 1.0:
-            raise ConfigurationError(
-                f"scorer_sample_rate: must be in [0, 1], got {sample_rate}"
-            )
+            raise ConfigurationError(f"scorer_sample_rate: must be in [0, 1], got {sample_rate}")
         self.router = router
         self.scorers = list(scorers)
         self.sample_rate = sample_rate

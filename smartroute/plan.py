@@ -150,9 +150,7 @@ class RoutingPlan:
         if signals:
             lines.append(f"signals: {signals}")
         if self.weights:
-            lines.append(
-                "weights: " + ", ".join(f"{k}={v:.2f}" for k, v in self.weights.items())
-            )
+            lines.append("weights: " + ", ".join(f"{k}={v:.2f}" for k, v in self.weights.items()))
         lines.append("candidates:")
         for i, cand in enumerate(self.candidates[:top], 1):
             extra = ""
@@ -178,5 +176,8 @@ class RoutingPlan:
 
 
 def _needs(f: RequestFeatures) -> list[str]:
-    return [n for n, on in (("tools", f.needs_tools), ("vision", f.needs_vision),
-                            ("json", f.needs_json)) if on]
+    return [
+        n
+        for n, on in (("tools", f.needs_tools), ("vision", f.needs_vision), ("json", f.needs_json))
+        if on
+    ]

@@ -69,6 +69,9 @@ class BalancedWeights(_Frozen):
     speed: float = Field(0.25, ge=0)
     cost: float = Field(0.25, ge=0)
     complexity_shift: float = Field(0.6, ge=0, le=5)
+    # USD the caller would pay for +1 expected quality; when set, BALANCED scores
+    # w_q*(Q - cost_usd / willingness_to_pay) + w_s*S in place of the log cost score.
+    willingness_to_pay: float | None = Field(None, gt=0)
 
     @model_validator(mode="after")
     def _some_weight(self) -> BalancedWeights:
@@ -225,7 +228,9 @@ class RoutingPolicy(_Frozen):
     def best(cls) -> RoutingPolicy:
         return cls(strategy=RoutingStrategy.HIGHEST_QUALITY)
 
-    highest_quality = best
+    @classmethod
+    def highest_quality(cls) -> RoutingPolicy:
+        return cls.best()
 
     @classmethod
     def round_robin(cls) -> RoutingPolicy:
@@ -309,9 +314,7 @@ class RoutingPolicy(_Frozen):
     def circuit_breaker(self, **kwargs: Any) -> RoutingPolicy:
         return self._with(circuit={**self.circuit.model_dump(), **kwargs})
 
-    def race(
-        self, top_k: int = 2, hedge_after: float | str = 0.0, **kwargs: Any
-    ) -> RoutingPolicy:
+    def race(self, top_k: int = 2, hedge_after: float | str = 0.0, **kwargs: Any) -> RoutingPolicy:
         return self._with(race_={"top_k": top_k, "hedge_after": hedge_after, **kwargs})
 
     def resume_streams(self, on: bool = True) -> RoutingPolicy:
@@ -392,7 +395,5 @@ def _yaml() -> Any:
     try:
         import yaml
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ConfigurationError(
-            "YAML needs PyYAML: pip install 'smartroute[yaml]'"
-        ) from exc
+        raise ConfigurationError("YAML needs PyYAML: pip install 'smartroute[yaml]'") from exc
     return yaml

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from smartroute.capability import SPEED_PRIOR_TPS, SPEED_PRIOR_TTFT_S
@@ -48,7 +48,9 @@ class _Race:
                 cap = c.profile.capability
                 learned = SPEED_PRIOR_TTFT_S[cap.speed_tier]
                 if not self.streaming:
-                    learned += self.call.plan.features.output_tokens / SPEED_PRIOR_TPS[cap.speed_tier]
+                    learned += (
+                        self.call.plan.features.output_tokens / SPEED_PRIOR_TPS[cap.speed_tier]
+                    )
             after = max(cfg.min_hedge_after_s, learned)
         else:
             after = cfg.hedge_after
@@ -75,7 +77,7 @@ class _AsyncRace(_Race):
 
     async def _first_chunks(
         self, c: Candidate, att: Attempt, ttft: _Box
-    ) -> tuple[list[ChatChunk], AsyncIterator[ChatChunk]]:
+    ) -> tuple[list[ChatChunk], AsyncGenerator[ChatChunk, None]]:
         it = self.ex._aguard(self.call, c, self.call.request, att, ttft)
         got: list[ChatChunk] = []
         try:
@@ -156,7 +158,11 @@ class _SyncRace(_Race):
     """Racers are threads that push ``(racer, tag, value)`` into one queue."""
 
     def _start(
-        self, items: queue.SimpleQueue[tuple[int, int, Any]], rid: int, c: Candidate, att: Attempt,
+        self,
+        items: queue.SimpleQueue[tuple[int, int, Any]],
+        rid: int,
+        c: Candidate,
+        att: Attempt,
         stops: dict[int, threading.Event],
     ) -> None:
         call, ex = self.call, self.ex
@@ -186,7 +192,11 @@ class _SyncRace(_Race):
         del ex
         threading.Thread(target=run, name=f"smartroute-race-{c.name}", daemon=True).start()
 
-    def _run(self) -> tuple[Candidate, Attempt, Any, _Box, int, queue.SimpleQueue[Any], dict[int, threading.Event]]:
+    def _run(
+        self,
+    ) -> tuple[
+        Candidate, Attempt, Any, _Box, int, queue.SimpleQueue[Any], dict[int, threading.Event]
+    ]:
         from smartroute.execution import _Box, _timeout_error
 
         call = self.call
@@ -234,7 +244,9 @@ class _SyncRace(_Race):
                         if not running and not launch(False):
                             break
                         continue
-                    raise call.exhausted(f"deadline of {call.policy.deadline_s}s exceeded") from None
+                    raise call.exhausted(
+                        f"deadline of {call.policy.deadline_s}s exceeded"
+                    ) from None
                 if rid not in running:
                     continue  # a cancelled racer still talking
                 c, att = running[rid]
@@ -285,8 +297,11 @@ class _SyncRace(_Race):
         return self.call.succeed(att, c, resp, box.value)
 
     def _drain(
-        self, rid: int, items: queue.SimpleQueue[tuple[int, int, Any]],
-        stops: dict[int, threading.Event], c: Candidate,
+        self,
+        rid: int,
+        items: queue.SimpleQueue[tuple[int, int, Any]],
+        stops: dict[int, threading.Event],
+        c: Candidate,
     ) -> Iterator[ChatChunk]:
         from smartroute.execution import _timeout_error
 

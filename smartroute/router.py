@@ -10,8 +10,8 @@ from smartroute import catalog
 from smartroute.capability import ProviderCapability
 from smartroute.errors import ConfigurationError, NoCandidatesError
 from smartroute.execution import Executor
-from smartroute.feedback import FeedbackLoop, QualityScorer
 from smartroute.features import ComplexityClassifier, RequestFeatures, analyze
+from smartroute.feedback import FeedbackLoop, QualityScorer
 from smartroute.plan import Exclusion, Profile, RoutingPlan
 from smartroute.policy import RoutingPolicy
 from smartroute.request import RequestLike, to_request
@@ -49,9 +49,7 @@ class Router:
         self.targets: list[Target] = list(targets)
         self._profiles = self._build_profiles()
         self._by_name = {p.name: p for p in self._profiles}
-        self.feedback = FeedbackLoop(
-            self, scorers=scorers, sample_rate=scorer_sample_rate
-        )
+        self.feedback = FeedbackLoop(self, scorers=scorers, sample_rate=scorer_sample_rate)
         self.strategy = build_strategy(
             self.policy, state=self.state, clock=self.clock, feedback=self.feedback
         )
@@ -75,11 +73,7 @@ class Router:
                 )
             names.add(t.name)
             known.update((t.name, t.model, catalog.canonical_name(t.model)))
-            cap = (
-                policy.providers.get(t.name)
-                or policy.providers.get(t.model)
-                or t.capability
-            )
+            cap = policy.providers.get(t.name) or policy.providers.get(t.model) or t.capability
             profiles.append(Profile.build(i, t, cap, self._static_exclusion(t)))
         if not profiles:
             raise ConfigurationError(
@@ -163,10 +157,13 @@ class Router:
                     reason = "lacks vision (image input)"
                 elif json_ and not p.json:
                     reason = "lacks JSON output"
-                elif cap is not None and (
-                    f.prompt_tokens * p.in_price
-                    + (requested_out or p.max_output) * p.out_price
-                ) > cap:
+                elif (
+                    cap is not None
+                    and (
+                        f.prompt_tokens * p.in_price + (requested_out or p.max_output) * p.out_price
+                    )
+                    > cap
+                ):
                     reason = f"worst-case cost exceeds the cap ${cap:g} per request"
                 elif blocked and p.name in blocked:
                     reason = blocked[p.name]

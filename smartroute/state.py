@@ -21,9 +21,7 @@ class StateStore(Protocol):
 
     def put(self, namespace: str, key: str, value: Record) -> None: ...
 
-    def update(
-        self, namespace: str, key: str, fn: Callable[[Record | None], Record]
-    ) -> Record:
+    def update(self, namespace: str, key: str, fn: Callable[[Record | None], Record]) -> Record:
         """Atomically replace the record with ``fn(old)`` and return the new one."""
         ...
 
@@ -47,9 +45,7 @@ class InMemoryStateStore:
         with self._lock:
             self._data.setdefault(namespace, {})[key] = value
 
-    def update(
-        self, namespace: str, key: str, fn: Callable[[Record | None], Record]
-    ) -> Record:
+    def update(self, namespace: str, key: str, fn: Callable[[Record | None], Record]) -> Record:
         with self._lock:
             ns = self._data.setdefault(namespace, {})
             new = fn(ns.get(key))

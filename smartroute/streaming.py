@@ -12,7 +12,7 @@ from smartroute.response import ChatChunk, ChatResponse, Usage
 class ChunkAccumulator:
     """Collects text, tool-call fragments, usage and finish reason from chunks."""
 
-    __slots__ = ("_text", "_tools", "finish_reason", "model", "usage", "chunks")
+    __slots__ = ("_text", "_tools", "chunks", "finish_reason", "model", "usage")
 
     def __init__(self) -> None:
         self._text: list[str] = []

@@ -30,7 +30,8 @@ NO_LIMITS = AttemptOptions()
 
 @runtime_checkable
 class Target(Protocol):
-    """A callable model. ``name`` is unique among a router's targets; ``model`` is the vendor's id."""
+    """A callable model. ``name`` is unique among a router's targets; ``model`` is the
+    vendor's id."""
 
     @property
     def name(self) -> str: ...
@@ -41,7 +42,9 @@ class Target(Protocol):
     @property
     def capability(self) -> ProviderCapability: ...
 
-    def complete(self, request: ChatRequest, options: AttemptOptions = NO_LIMITS) -> ChatResponse: ...
+    def complete(
+        self, request: ChatRequest, options: AttemptOptions = NO_LIMITS
+    ) -> ChatResponse: ...
 
     async def acomplete(
         self, request: ChatRequest, options: AttemptOptions = NO_LIMITS

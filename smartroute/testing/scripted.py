@@ -111,7 +111,9 @@ class ScriptedTarget:
         while callable(item) and not isinstance(item, ProviderError | ErrorKind):
             item = item(request)
         if isinstance(item, ErrorKind):
-            raise provider_error(item, f"scripted {item.value}", target=self._name, model=self._model)
+            raise provider_error(
+                item, f"scripted {item.value}", target=self._name, model=self._model
+            )
         if isinstance(item, ProviderError):
             item.target = item.target or self._name
             raise item

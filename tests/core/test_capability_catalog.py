@@ -6,7 +6,9 @@ from smartroute import ProviderCapability, QualityTier, SpeedTier, catalog
 
 def test_seed_cost_per_token_is_usd_per_1k_and_converted_once():
     cap = ProviderCapability(
-        speed_tier=SpeedTier.FAST, quality_tier=QualityTier.HIGH, cost_per_token=0.03,
+        speed_tier=SpeedTier.FAST,
+        quality_tier=QualityTier.HIGH,
+        cost_per_token=0.03,
         max_tokens=128000,
     )
     assert cap.input_cost_per_1m == pytest.approx(30.0)

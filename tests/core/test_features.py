@@ -13,7 +13,12 @@ from smartroute import (
     to_request,
 )
 
-SIMPLE = ["What is the capital of France?", "hi", "法国的首都是哪里？", "Translate 'good morning' to Spanish."]
+SIMPLE = [
+    "What is the capital of France?",
+    "hi",
+    "法国的首都是哪里？",
+    "Translate 'good morning' to Spanish.",
+]
 COMPLEX = [
     "Design a distributed rate limiter for a multi-region API. Explain the trade-offs step by "
     "step, compare token bucket and sliding window, and implement it in Python with tests. It "
@@ -59,8 +64,13 @@ def test_needs_tools_vision_json_and_depth():
     req = ChatRequest(
         messages=[
             Message(role="system", content="be brief"),
-            Message(role="user", content=[TextPart(text="what is this?"),
-                                          ImagePart(url="https://example.com/a.png")]),
+            Message(
+                role="user",
+                content=[
+                    TextPart(text="what is this?"),
+                    ImagePart(url="https://example.com/a.png"),
+                ],
+            ),
             Message(role="assistant", content="a cat"),
             Message(role="user", content="and its colour?"),
         ],
@@ -84,8 +94,9 @@ def test_tool_choice_none_does_not_need_tools():
 def test_classifier_is_pluggable():
     class Always:
         def classify(self, request, prompt):
-            return Complexity(score=0.9, label="complex", signals={"custom": 1.0},
-                              model_quality={"a": 0.1})
+            return Complexity(
+                score=0.9, label="complex", signals={"custom": 1.0}, model_quality={"a": 0.1}
+            )
 
     f = analyze(to_request("hi"), Always())
     assert f.complexity.label == "complex"

@@ -29,20 +29,45 @@ COMPLEX = (
 
 def cap(speed, quality, price_in, price_out=None, **kw):
     return ProviderCapability(
-        speed_tier=speed, quality_tier=quality, input_cost_per_1m=price_in,
-        output_cost_per_1m=price_in * 4 if price_out is None else price_out, **kw,
+        speed_tier=speed,
+        quality_tier=quality,
+        input_cost_per_1m=price_in,
+        output_cost_per_1m=price_in * 4 if price_out is None else price_out,
+        **kw,
     )
 
 
 def fleet():
     """premium+slow+dear, high+fast+mid, medium+very fast+cheap, low+very fast+cheapest."""
     return [
-        ScriptedTarget("big", cap("slow", "premium", 10.0, max_tokens=200_000, max_output_tokens=12_000)),
-        ScriptedTarget("mid", cap("fast", "high", 2.5, max_tokens=128_000, max_output_tokens=12_000)),
-        ScriptedTarget("small", cap("very_fast", "medium", 0.25, max_tokens=16_000,
-                                    max_output_tokens=12_000, supports_vision=True)),
-        ScriptedTarget("tiny", cap("very_fast", "low", 0.05, max_tokens=8_000,
-                                   supports_tools=False, supports_json=False)),
+        ScriptedTarget(
+            "big", cap("slow", "premium", 10.0, max_tokens=200_000, max_output_tokens=12_000)
+        ),
+        ScriptedTarget(
+            "mid", cap("fast", "high", 2.5, max_tokens=128_000, max_output_tokens=12_000)
+        ),
+        ScriptedTarget(
+            "small",
+            cap(
+                "very_fast",
+                "medium",
+                0.25,
+                max_tokens=16_000,
+                max_output_tokens=12_000,
+                supports_vision=True,
+            ),
+        ),
+        ScriptedTarget(
+            "tiny",
+            cap(
+                "very_fast",
+                "low",
+                0.05,
+                max_tokens=8_000,
+                supports_tools=False,
+                supports_json=False,
+            ),
+        ),
     ]
 
 
@@ -152,8 +177,16 @@ def test_feature_filters_exclude_with_reason():
     assert reasons(tools) == {"tiny": "lacks tool calling"}
     js = r.plan(to_request("hi", response_format=ResponseFormat(type="json_object")))
     assert reasons(js) == {"tiny": "lacks JSON output"}
-    vision = r.plan(ChatRequest(messages=[Message(role="user", content=[
-        TextPart(text="what?"), ImagePart(url="https://example.com/x.png")])]))
+    vision = r.plan(
+        ChatRequest(
+            messages=[
+                Message(
+                    role="user",
+                    content=[TextPart(text="what?"), ImagePart(url="https://example.com/x.png")],
+                )
+            ]
+        )
+    )
     assert set(reasons(vision)) == {"big", "mid", "tiny"}
     assert reasons(vision)["big"] == "lacks vision (image input)"
 
@@ -188,8 +221,12 @@ def test_empty_candidate_set_names_every_exclusion():
 def test_ties_break_by_declared_order():
     same = cap("fast", "high", 1.0)
     targets = [ScriptedTarget(n, same) for n in ("b", "a", "c")]
-    for policy in (RoutingPolicy.balanced(), RoutingPolicy.cheapest(), RoutingPolicy.best(),
-                   RoutingPolicy.fastest()):
+    for policy in (
+        RoutingPolicy.balanced(),
+        RoutingPolicy.cheapest(),
+        RoutingPolicy.best(),
+        RoutingPolicy.fastest(),
+    ):
         assert order(Router(targets, policy)) == ["b", "a", "c"]
 
 

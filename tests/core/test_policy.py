@@ -23,10 +23,24 @@ def seed_policies():
     )
     b = (
         RoutingPolicy.new()
-        .add_provider("gpt-4o", ProviderCapability(speed_tier=SpeedTier.FAST,
-                      quality_tier=QualityTier.HIGH, cost_per_token=0.03, max_tokens=128000))
-        .add_provider("claude-3-haiku", ProviderCapability(speed_tier=SpeedTier.VERY_FAST,
-                      quality_tier=QualityTier.MEDIUM, cost_per_token=0.01, max_tokens=200000))
+        .add_provider(
+            "gpt-4o",
+            ProviderCapability(
+                speed_tier=SpeedTier.FAST,
+                quality_tier=QualityTier.HIGH,
+                cost_per_token=0.03,
+                max_tokens=128000,
+            ),
+        )
+        .add_provider(
+            "claude-3-haiku",
+            ProviderCapability(
+                speed_tier=SpeedTier.VERY_FAST,
+                quality_tier=QualityTier.MEDIUM,
+                cost_per_token=0.01,
+                max_tokens=200000,
+            ),
+        )
         .routing_strategy(RoutingStrategy.ADAPTIVE)
         .feedback_enabled(True)
     )
@@ -59,17 +73,36 @@ def test_json_and_yaml_round_trip(policy):
 
 
 def test_keyword_form_equals_builder_form():
-    kw = RoutingPolicy(strategy="balanced", allow=["gpt-4o"], prefer_fast_for_simple=True,
-                       cost_aware=False, race={"top_k": 2, "hedge_after": "p90"}, deadline=10)
-    built = (RoutingPolicy.balanced().allow(["gpt-4o"]).prefer_fast_for_simple_requests()
-             .cost_aware(False).race(2, "p90").deadline(10))
+    kw = RoutingPolicy(
+        strategy="balanced",
+        allow=["gpt-4o"],
+        prefer_fast_for_simple=True,
+        cost_aware=False,
+        race={"top_k": 2, "hedge_after": "p90"},
+        deadline=10,
+    )
+    built = (
+        RoutingPolicy.balanced()
+        .allow(["gpt-4o"])
+        .prefer_fast_for_simple_requests()
+        .cost_aware(False)
+        .race(2, "p90")
+        .deadline(10)
+    )
     assert kw == built
 
 
 def test_reliability_builders():
-    p = (RoutingPolicy.balanced().fallback_chain(["a", "b"]).retries(1, backoff_base_s=0.01)
-         .timeouts(timeout=5, ttft=1, stall=2).resume_streams().cost_cap(0.5)
-         .on("content_filter", "fallback").circuit_breaker(failure_threshold=2))
+    p = (
+        RoutingPolicy.balanced()
+        .fallback_chain(["a", "b"])
+        .retries(1, backoff_base_s=0.01)
+        .timeouts(timeout=5, ttft=1, stall=2)
+        .resume_streams()
+        .cost_cap(0.5)
+        .on("content_filter", "fallback")
+        .circuit_breaker(failure_threshold=2)
+    )
     assert p.fallback == ("a", "b")
     assert p.retry.max_retries == 1 and p.retry.backoff_base_s == 0.01
     assert (p.timeout_s, p.ttft_timeout_s, p.stall_timeout_s) == (5, 1, 2)

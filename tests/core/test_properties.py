@@ -18,16 +18,20 @@ caps = st.builds(
     supports_tools=st.booleans(),
     supports_json=st.booleans(),
 )
-policies = st.sampled_from([
-    RoutingPolicy.balanced(),
-    RoutingPolicy.balanced().prefer_fast_for_simple_requests().prefer_quality_for_complex_requests(),
-    RoutingPolicy.balanced().cost_aware(False),
-    RoutingPolicy.cheapest(),
-    RoutingPolicy.fastest(),
-    RoutingPolicy.best(),
-    RoutingPolicy.round_robin(),
-    RoutingPolicy.weighted({"m0": 3.0}),
-])
+policies = st.sampled_from(
+    [
+        RoutingPolicy.balanced(),
+        RoutingPolicy.balanced()
+        .prefer_fast_for_simple_requests()
+        .prefer_quality_for_complex_requests(),
+        RoutingPolicy.balanced().cost_aware(False),
+        RoutingPolicy.cheapest(),
+        RoutingPolicy.fastest(),
+        RoutingPolicy.best(),
+        RoutingPolicy.round_robin(),
+        RoutingPolicy.weighted({"m0": 3.0}),
+    ]
+)
 prompts = st.text(min_size=1, max_size=3000)
 
 

@@ -60,8 +60,10 @@ async def test_astream():
 
 def test_tool_calls_survive_streaming():
     call = ToolCall(id="c1", name="lookup", arguments={"q": "paris"})
-    t = ScriptedTarget("gpt-4o", script=ChatResponse(tool_calls=[call], usage=Usage(
-        input_tokens=5, output_tokens=3)))
+    t = ScriptedTarget(
+        "gpt-4o",
+        script=ChatResponse(tool_calls=[call], usage=Usage(input_tokens=5, output_tokens=3)),
+    )
     r = Router([t])
     assert r.chat("x").tool_calls == [call]
     chunks = list(r.stream("x"))

@@ -66,8 +66,9 @@ def test_failed_probe_reopens_with_a_longer_cooldown():
 def test_failure_rate_over_window_opens():
     clock = FakeClock()
     flaky = [ErrorKind.OVERLOADED, "ok"] * 10
-    r, a, _ = breaker_router(flaky, clock, failure_threshold=50, window=10, min_calls=6,
-                             failure_rate=0.5)
+    r, _, _ = breaker_router(
+        flaky, clock, failure_threshold=50, window=10, min_calls=6, failure_rate=0.5
+    )
     for _ in range(6):
         r.chat("hi")
     assert r.executor.breakers.state("a") == "closed"  # 3 of 6: below min_calls + 1
@@ -86,8 +87,7 @@ def test_when_every_target_is_open_the_least_recently_failed_is_probed():
     clock = FakeClock()
     a = ScriptedTarget("a", cap(1.0), script=ErrorKind.OVERLOADED, clock=clock)
     b = ScriptedTarget("b", cap(2.0), script=ErrorKind.OVERLOADED, clock=clock)
-    policy = RoutingPolicy.cheapest().retries(0).circuit_breaker(failure_threshold=1,
-                                                                 cooldown_s=60)
+    policy = RoutingPolicy.cheapest().retries(0).circuit_breaker(failure_threshold=1, cooldown_s=60)
     r = Router([a, b], policy, clock=clock)
     with pytest.raises(Exception):  # noqa: B017 - both fail, both open
         r.chat("hi")
@@ -101,8 +101,9 @@ def test_when_every_target_is_open_the_least_recently_failed_is_probed():
 
 
 def race_pair(slow_latency=1.0, fast_latency=0.05):
-    slow = ScriptedTarget("slow", cap(1.0), script="slow answer", latency=slow_latency,
-                          ttft=slow_latency)
+    slow = ScriptedTarget(
+        "slow", cap(1.0), script="slow answer", latency=slow_latency, ttft=slow_latency
+    )
     fast = ScriptedTarget("fast", cap(2.0), script="fast answer", latency=fast_latency)
     return slow, fast
 
@@ -122,8 +123,10 @@ def test_hedge_wins_and_loser_is_cancelled_and_counted(mode):
         chunks = list(r.stream("hi"))
         text, d = "".join(c.text for c in chunks), chunks[-1].decision
     else:
+
         async def run():
             return [c async for c in r.astream("hi")]
+
         chunks = asyncio.run(run())
         text, d = "".join(c.text for c in chunks), chunks[-1].decision
     assert time.perf_counter() - t0 < 0.8

@@ -87,7 +87,10 @@ def test_context_length_falls_back_only_to_a_larger_context():
 
 @pytest.mark.parametrize(
     ("error", "exc_type"),
-    [(ErrorKind.CONTENT_FILTER, ContentFilterError), (ErrorKind.INVALID_REQUEST, InvalidRequestError)],
+    [
+        (ErrorKind.CONTENT_FILTER, ContentFilterError),
+        (ErrorKind.INVALID_REQUEST, InvalidRequestError),
+    ],
 )
 def test_content_filter_and_invalid_request_stop_with_the_reason(error, exc_type):
     a, b = pair(error)
@@ -113,8 +116,9 @@ def test_all_failed_lists_every_attempt():
 
 
 def test_attempts_are_bounded():
-    targets = [ScriptedTarget(f"t{i}", cap(price=i + 1), script=ErrorKind.OVERLOADED)
-               for i in range(10)]
+    targets = [
+        ScriptedTarget(f"t{i}", cap(price=i + 1), script=ErrorKind.OVERLOADED) for i in range(10)
+    ]
     with pytest.raises(AllTargetsFailed, match="max_attempts=4"):
         Router(targets, policy(max_attempts=4)).chat("hi")
     assert sum(len(t.calls) for t in targets) == 4

@@ -20,16 +20,20 @@ from smartroute.testing.fake_provider import Fault
 
 
 def target(fp, model, price, ctx=128_000, prefill=False):
-    cap = ProviderCapability(input_cost_per_1m=price, output_cost_per_1m=price, max_tokens=ctx,
-                             supports_prefill=prefill)
+    cap = ProviderCapability(
+        input_cost_per_1m=price, output_cost_per_1m=price, max_tokens=ctx, supports_prefill=prefill
+    )
     return OpenAICompatible(model, base_url=fp.base_url, api_key="sk-test", capability=cap)
 
 
 def pair(fp, **policy_kw):
     policy = RoutingPolicy.cheapest().retries(2, backoff_base_s=0.02, backoff_max_s=0.1)
     for name, value in policy_kw.items():
-        policy = getattr(policy, name)(**value) if isinstance(value, dict) else getattr(
-            policy, name)(value)
+        policy = (
+            getattr(policy, name)(**value)
+            if isinstance(value, dict)
+            else getattr(policy, name)(value)
+        )
     return Router([target(fp, "a", 1.0), target(fp, "b", 2.0)], policy)
 
 
@@ -40,7 +44,7 @@ def timed(fn):
 
 
 def kinds(decision_or_exc):
-    attempts = getattr(decision_or_exc, "attempts")
+    attempts = decision_or_exc.attempts
     return [(a.target, a.error_kind.value if a.error_kind else "ok") for a in attempts]
 
 
@@ -88,6 +92,7 @@ def test_connection_reset_falls_back_without_retry(fake_provider):
 def test_no_response_costs_one_ttft_window(fake_provider, mode):
     fake_provider.fail("a", Fault.no_response(delay=30))
     r = pair(fake_provider, timeouts={"ttft": 0.4})
+
     async def acall():
         async with r:
             return await r.achat("hi")
@@ -111,8 +116,9 @@ async def test_slow_first_token_streaming_falls_back(fake_provider):
     assert chunks[-1].decision.target == "b"
 
 
-@pytest.mark.parametrize("fault", [Fault.stream_cut(after_chunks=1),
-                                   Fault.stream_cut(after_chunks=1, abort=False)])
+@pytest.mark.parametrize(
+    "fault", [Fault.stream_cut(after_chunks=1), Fault.stream_cut(after_chunks=1, abort=False)]
+)
 def test_stream_cut_mid_answer_is_never_a_success(fake_provider, fault):
     fake_provider.fail("a", fault)
     r = pair(fake_provider)
@@ -198,8 +204,11 @@ def test_prefill_rejection_restarts_cleanly(fake_provider):
 
 def test_flapping_primary_is_served_by_the_fallback_and_returned_to(fake_provider):
     fake_provider.flap("a", down_for=0.6)
-    policy = (RoutingPolicy.cheapest().retries(0)
-              .circuit_breaker(failure_threshold=2, cooldown_s=0.3, max_cooldown_s=0.3))
+    policy = (
+        RoutingPolicy.cheapest()
+        .retries(0)
+        .circuit_breaker(failure_threshold=2, cooldown_s=0.3, max_cooldown_s=0.3)
+    )
     r = Router([target(fake_provider, "a", 1.0), target(fake_provider, "b", 2.0)], policy)
     served = []
     deadline = time.monotonic() + 5

@@ -8,7 +8,7 @@ import random
 
 from smartroute import AllTargetsFailed, ProviderCapability, Router, RoutingPolicy
 from smartroute.providers import OpenAICompatible
-from smartroute.testing.fake_provider import Fault, FakeProvider
+from smartroute.testing.fake_provider import FakeProvider, Fault
 
 N = 5000
 CONCURRENCY = 200
@@ -28,14 +28,21 @@ async def test_load_5000_requests_mixed_health():
         fp.configure("flaky", responder=lambda m, b: flaky(m, b) or _echo(b))
         fp.fail("hang", Fault.no_response(delay=30))
         targets = [
-            OpenAICompatible(m, base_url=fp.base_url, api_key="sk-test",
-                             capability=ProviderCapability(input_cost_per_1m=1,
-                                                           output_cost_per_1m=1))
+            OpenAICompatible(
+                m,
+                base_url=fp.base_url,
+                api_key="sk-test",
+                capability=ProviderCapability(input_cost_per_1m=1, output_cost_per_1m=1),
+            )
             for m in ("hang", "flaky", "healthy")
         ]
-        policy = (RoutingPolicy.round_robin().retries(1, backoff_base_s=0.01)
-                  .timeouts(ttft=2.0).deadline(20)
-                  .circuit_breaker(failure_threshold=5, cooldown_s=1.0))
+        policy = (
+            RoutingPolicy.round_robin()
+            .retries(1, backoff_base_s=0.01)
+            .timeouts(ttft=2.0)
+            .deadline(20)
+            .circuit_breaker(failure_threshold=5, cooldown_s=1.0)
+        )
         fds_before = open_fds()
         tasks_before = len(asyncio.all_tasks())
         router = Router(targets, policy)

@@ -10,8 +10,9 @@ from smartroute.testing import ScriptedTarget
 
 
 def cap(price, prefill=False):
-    return ProviderCapability(input_cost_per_1m=price, output_cost_per_1m=price,
-                              supports_prefill=prefill)
+    return ProviderCapability(
+        input_cost_per_1m=price, output_cost_per_1m=price, supports_prefill=prefill
+    )
 
 
 def silent(name="silent", price=1.0):
@@ -26,7 +27,7 @@ def test_silent_provider_costs_one_ttft_window_sync():
     elapsed = time.perf_counter() - t0
     assert resp.text == "hello"
     assert 0.25 < elapsed < 1.5
-    assert [a.error_kind for a in resp.decision.attempts][0] is ErrorKind.TTFT_TIMEOUT
+    assert resp.decision.attempts[0].error_kind is ErrorKind.TTFT_TIMEOUT
 
 
 async def test_silent_provider_costs_one_ttft_window_async():
@@ -43,8 +44,14 @@ async def test_silent_provider_costs_one_ttft_window_async():
 
 def stalling(name="stall", price=1.0, prefill=False):
     # first chunk at once, then ~2 s between chunks: a stall
-    return ScriptedTarget(name, cap(price, prefill), script="The answer is forty-two.",
-                          latency=8.0, ttft=0.0, chunk_chars=7)
+    return ScriptedTarget(
+        name,
+        cap(price, prefill),
+        script="The answer is forty-two.",
+        latency=8.0,
+        ttft=0.0,
+        chunk_chars=7,
+    )
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
@@ -58,9 +65,11 @@ def test_stall_after_first_chunk_raises_stream_interrupted_with_partial(mode):
             for c in r.stream("hi"):
                 seen.append(c.text)
         else:
+
             async def consume():
                 async for c in r.astream("hi"):
                     seen.append(c.text)
+
             asyncio.run(consume())
     assert time.perf_counter() - t0 < 2.0
     assert info.value.partial_text == "The ans" == "".join(seen)
@@ -77,8 +86,9 @@ def test_stream_cut_before_first_chunk_falls_back_invisibly():
 
 @pytest.mark.parametrize("prefill", [True, False])
 def test_resume_streams_continues_on_the_next_candidate(prefill):
-    cut = ScriptedTarget("cut", cap(1.0), script="The answer is forty-two.", chunk_chars=7,
-                         fail_after_chunks=2)
+    cut = ScriptedTarget(
+        "cut", cap(1.0), script="The answer is forty-two.", chunk_chars=7, fail_after_chunks=2
+    )
     nxt = ScriptedTarget("next", cap(2.0, prefill=prefill), script="forty-two.")
     r = Router([cut, nxt], RoutingPolicy.cheapest().resume_streams())
     chunks = list(r.stream("hi"))
@@ -93,8 +103,9 @@ def test_resume_streams_continues_on_the_next_candidate(prefill):
 
 
 def test_prefill_rejection_gets_a_clean_restart_and_never_masks_the_failure():
-    cut = ScriptedTarget("cut", cap(1.0), script="The answer is forty-two.", chunk_chars=7,
-                         fail_after_chunks=2)
+    cut = ScriptedTarget(
+        "cut", cap(1.0), script="The answer is forty-two.", chunk_chars=7, fail_after_chunks=2
+    )
 
     def picky(request):
         if request.messages[-1].role == "assistant":
