@@ -8,6 +8,11 @@
     weights are normalised to sum to 1
     score = w_q*Q + w_s*S + w_c*C
 
+With ``weights.willingness_to_pay = W`` (USD per unit of quality) the cost term is linear in
+dollars instead: ``score = w_q*(Q - cost_usd / W) + w_s*S`` (``w_c`` only shifts ``w_q, w_s``
+through the normalisation). Maximising expected quality minus a price per dollar is the
+trade-off a router with a per-prompt quality predictor sweeps to trace its cost-quality curve.
+
 Q is the quality tier score (LOW .25 ... PREMIUM 1), or a trained predictor's expected quality
 for this prompt and model; S the speed tier score (SLOW .25 ... VERY_FAST 1); C the cost score
 (1 for the cheapest candidate for this request, 0 for the dearest, log-scaled).
@@ -39,6 +44,8 @@ class BalancedWeightsFn:
         self.wc = w.cost if policy.is_cost_aware else 0.0
         self.pq = policy.prefer_quality_for_complex
         self.pf = policy.prefer_fast_for_simple
+        wtp = w.willingness_to_pay
+        self.per_usd = 0.0 if wtp is None or not policy.is_cost_aware else 1.0 / wtp
         self.fixed: tuple[float, float, float] | None = None
         if not (self.pq or self.pf):
             self.fixed = self(0.0)
@@ -72,6 +79,15 @@ class BalancedStrategy:
         wq, ws, wc = self._weights(features.complexity.score)
         costs = estimated_costs(eligible, features)
         cscores = cost_scores(costs)
+        per_usd = self._weights.per_usd
+        if per_usd:
+            out = []
+            for p, est, c in zip(eligible, costs, cscores, strict=True):
+                q = predicted_quality(p, features)
+                score = wq * (q - per_usd * est) + ws * p.speed
+                out.append(Candidate(p, score, q, p.speed, c, est))
+            out.sort(key=_by_score, reverse=True)
+            return out, {"quality": wq, "speed": ws, "usd_penalty": wq * per_usd}
         if features.complexity.model_quality is None:
             out = [
                 Candidate(p, wq * p.quality + ws * p.speed + wc * c, p.quality, p.speed, c, est)
