@@ -38,7 +38,7 @@ from smartroute.capability import ProviderCapability
 from smartroute.errors import ErrorKind, ProviderError, provider_error
 from smartroute.request import ChatRequest, ToolCall
 from smartroute.response import ChatChunk, ChatResponse, ToolCallDelta
-from smartroute.target import NO_LIMITS, AttemptOptions
+from smartroute.target import NO_LIMITS, AttemptOptions, TargetIdentity
 
 CALL_KEY = "langchain"
 
@@ -90,7 +90,7 @@ def finish_reason(meta: Mapping[str, Any], has_tool_calls: bool) -> str:
     return "tool_calls" if has_tool_calls else "stop"
 
 
-class LangChainTarget:
+class LangChainTarget(TargetIdentity):
     """A LangChain chat model the router can call."""
 
     def __init__(
@@ -110,18 +110,6 @@ class LangChainTarget:
 
     def __repr__(self) -> str:
         return f"LangChainTarget(name={self._name!r}, model={type(self.chat_model).__name__})"
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def model(self) -> str:
-        return self._model
-
-    @property
-    def capability(self) -> ProviderCapability:
-        return self._capability
 
     # --- preparing a call -----------------------------------------------------------------
 

@@ -37,7 +37,7 @@ from smartroute.features import estimate_tokens
 from smartroute.request import ChatRequest, ToolSpec
 from smartroute.response import ChatChunk, ToolCallDelta, Usage
 from smartroute.response import ChatResponse as NeutralResponse
-from smartroute.target import NO_LIMITS, AttemptOptions
+from smartroute.target import NO_LIMITS, AttemptOptions, TargetIdentity
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +150,7 @@ def _finish_reason(native: ChatResponse, has_tool_calls: bool) -> str:
     return "tool_calls" if has_tool_calls else "stop"
 
 
-class LlamaIndexTarget:
+class LlamaIndexTarget(TargetIdentity):
     """A LlamaIndex LLM as a routing candidate.
 
     ``name`` defaults to the model name; ``capability`` to the catalog entry of the model, or to
@@ -180,18 +180,6 @@ class LlamaIndexTarget:
         self._capability = capability or capability_of(llm, self._model)
         self._levels = _Levels.of(llm)
         self._callbacks: Callable[[], CallbackManager] | None = None
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def model(self) -> str:
-        return self._model
-
-    @property
-    def capability(self) -> ProviderCapability:
-        return self._capability
 
     def share_callbacks(self, source: Callable[[], CallbackManager]) -> None:
         """Make the candidate report to ``source()``'s callback manager on every call (read at

@@ -57,3 +57,24 @@ class Target(Protocol):
     def astream(
         self, request: ChatRequest, options: AttemptOptions = NO_LIMITS
     ) -> AsyncIterator[ChatChunk]: ...
+
+
+class TargetIdentity:
+    """The read-only ``name``/``model``/``capability`` every built-in target exposes; subclasses
+    set ``_name``, ``_model`` and ``_capability``."""
+
+    _name: str
+    _model: str
+    _capability: ProviderCapability
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    @property
+    def capability(self) -> ProviderCapability:
+        return self._capability

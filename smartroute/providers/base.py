@@ -37,7 +37,7 @@ from smartroute.errors import ConfigurationError, ErrorKind, ProviderError, prov
 from smartroute.providers.errors import error_from_exception, error_from_response, malformed
 from smartroute.request import ChatRequest
 from smartroute.response import ChatChunk, ChatResponse
-from smartroute.target import NO_LIMITS, AttemptOptions
+from smartroute.target import NO_LIMITS, AttemptOptions, TargetIdentity
 
 logger = logging.getLogger("smartroute.providers")
 
@@ -90,7 +90,7 @@ def resolve_key(api_key: str | SecretStr | None) -> SecretStr | None:
     return SecretStr(api_key)
 
 
-class HTTPTarget:
+class HTTPTarget(TargetIdentity):
     """A model served over HTTP. Subclasses set ``wire`` and ``vendor``.
 
     ``limits`` sizes the connection pool (default: up to 1,024 connections, enough for a few
@@ -167,18 +167,6 @@ class HTTPTarget:
         )
 
     # --- identity -------------------------------------------------------------------------
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def model(self) -> str:
-        return self._model
-
-    @property
-    def capability(self) -> ProviderCapability:
-        return self._capability
 
     def __repr__(self) -> str:
         return (

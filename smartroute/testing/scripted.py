@@ -20,7 +20,7 @@ from smartroute.errors import ErrorKind, ProviderError, provider_error
 from smartroute.features import estimate_tokens
 from smartroute.request import ChatRequest, ToolCall
 from smartroute.response import ChatChunk, ChatResponse, ToolCallDelta, Usage
-from smartroute.target import NO_LIMITS, AttemptOptions
+from smartroute.target import NO_LIMITS, AttemptOptions, TargetIdentity
 
 ScriptItem = str | ChatResponse | ProviderError | ErrorKind | Callable[[ChatRequest], Any]
 
@@ -40,7 +40,7 @@ class FakeClock:
             self._now += max(0.0, seconds)
 
 
-class ScriptedTarget:
+class ScriptedTarget(TargetIdentity):
     """A scripted model.
 
     ``latency`` (seconds, or ``(request) -> seconds``) is the time to the whole answer;
@@ -80,18 +80,6 @@ class ScriptedTarget:
 
     def __repr__(self) -> str:
         return f"ScriptedTarget(name={self._name!r}, model={self._model!r})"
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def model(self) -> str:
-        return self._model
-
-    @property
-    def capability(self) -> ProviderCapability:
-        return self._capability
 
     def set_script(self, script: ScriptItem | Sequence[ScriptItem]) -> None:
         with self._lock:
