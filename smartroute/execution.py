@@ -519,50 +519,24 @@ class Executor:
             return
         yield from self._stream_from(call, None)
 
-    def _stream_from(
-        self, call: Call, started: tuple[Candidate, Attempt, Iterator[ChatChunk], _Box] | None
-    ) -> Iterator[ChatChunk]:
-        emitted = ""
-        request = call.request
-        original: StreamInterrupted | None = None
-        prefill_failed: set[str] = set()
-        c: Candidate | None
-        if started is not None:
-            c, att, it, ttft = started
-        else:
-            c = call.next_candidate()
-        while c is not None:
-            if started is None:
-                att = call.begin(c)
-                ttft = _Box()
-                it = self._sync_stream_once(call, c, request, att, ttft)
-            started = None
-            acc = ChunkAccumulator()
+    def _stream_from(self, call: Call, started: _Started | None) -> Iterator[ChatChunk]:
+        s = _StreamSession(self, call, started)
+        while s.c is not None:
+            it = s.take_started() or self._sync_stream_once(call, s.c, s.request, *s.begin())
             try:
                 for chunk in it:
-                    acc.add(chunk)
-                    if chunk.has_content:
-                        emitted += chunk.text
-                        yield _strip(chunk)
-                resp = acc.response()
-                if not emitted:
-                    _check_response(resp, c)
+                    out = s.feed(chunk)
+                    if out is not None:
+                        yield out
+                final = s.finish()
             except Exception as exc:
-                step = self._after_stream_error(
-                    call, c, att, exc, emitted, acc, original, prefill_failed
-                )
-                if isinstance(step, float):
-                    time.sleep(step)
-                    continue
-                original, request, c = step
+                delay = s.fail(exc)
+                if delay is not None:
+                    time.sleep(delay)
                 continue
-            resp.text = emitted
-            yield _final_chunk(call.succeed(att, c, resp, ttft.value))
+            yield final
             return
-        if original is not None:
-            original.attempts = call.attempts  # type: ignore[attr-defined]
-            raise original
-        raise call.exhausted()
+        raise s.give_up()
 
     async def astream(self, plan: RoutingPlan) -> AsyncIterator[ChatChunk]:
         call = Call(self, plan)
@@ -573,63 +547,32 @@ class Executor:
         async for chunk in self._astream_from(call, None):
             yield chunk
 
-    async def _astream_from(
-        self,
-        call: Call,
-        started: tuple[Candidate, Attempt, AsyncIterator[ChatChunk], _Box, list[ChatChunk]] | None,
-    ) -> AsyncIterator[ChatChunk]:
-        emitted = ""
-        request = call.request
-        original: StreamInterrupted | None = None
-        prefill_failed: set[str] = set()
-        c: Candidate | None
-        buffered: list[ChatChunk] = []
-        if started is not None:
-            c, att, it, ttft, buffered = started
-        else:
-            c = call.next_candidate()
-        while c is not None:
-            if started is None:
-                att = call.begin(c)
-                ttft = _Box()
-                it = self._aguard(call, c, request, att, ttft)
-                buffered = []
-            started = None
-            acc = ChunkAccumulator()
+    async def _astream_from(self, call: Call, started: _Started | None) -> AsyncIterator[ChatChunk]:
+        s = _StreamSession(self, call, started)
+        while s.c is not None:
+            it = s.take_started() or self._aguard(call, s.c, s.request, *s.begin())
             try:
-                for chunk in buffered:
-                    acc.add(chunk)
-                    if chunk.has_content:
-                        emitted += chunk.text
-                        yield _strip(chunk)
+                for chunk in s.take_buffered():
+                    out = s.feed(chunk)
+                    if out is not None:
+                        yield out
                 async for chunk in it:
-                    acc.add(chunk)
-                    if chunk.has_content:
-                        emitted += chunk.text
-                        yield _strip(chunk)
-                resp = acc.response()
-                if not emitted:
-                    _check_response(resp, c)
+                    out = s.feed(chunk)
+                    if out is not None:
+                        yield out
+                final = s.finish()
             except Exception as exc:
-                step = self._after_stream_error(
-                    call, c, att, exc, emitted, acc, original, prefill_failed
-                )
-                if isinstance(step, float):
-                    await asyncio.sleep(step)
-                    continue
-                original, request, c = step
+                delay = s.fail(exc)
+                if delay is not None:
+                    await asyncio.sleep(delay)
                 continue
             finally:
                 aclose = getattr(it, "aclose", None)
                 if aclose is not None:
                     await aclose()
-            resp.text = emitted
-            yield _final_chunk(call.succeed(att, c, resp, ttft.value))
+            yield final
             return
-        if original is not None:
-            original.attempts = call.attempts  # type: ignore[attr-defined]
-            raise original
-        raise call.exhausted()
+        raise s.give_up()
 
     def _after_stream_error(
         self,
@@ -696,6 +639,88 @@ class Executor:
             raise original
         use_prefill = nxt.profile.capability.supports_prefill and nxt.name not in prefill_failed
         return original, call.resumed_request(emitted, nxt, use_prefill), nxt
+
+
+# A stream already started by a race: (candidate, attempt, its chunks, ttft box[, buffered]).
+_Started = tuple[Any, ...]
+
+
+class _StreamSession:
+    """The state of one streamed call across attempts; the sync and async drivers feed it."""
+
+    def __init__(self, ex: Executor, call: Call, started: _Started | None) -> None:
+        self.ex = ex
+        self.call = call
+        self.emitted = ""
+        self.request = call.request
+        self.original: StreamInterrupted | None = None
+        self.prefill_failed: set[str] = set()
+        self.acc = ChunkAccumulator()
+        self.buffered: list[ChatChunk] = []
+        self.started = started
+        self.c: Candidate | None
+        if started is not None:
+            self.c, self.att, _, self.ttft = started[:4]
+            self.buffered = list(started[4]) if len(started) > 4 else []
+        else:
+            self.c = call.next_candidate()
+
+    def take_started(self) -> Any:
+        if self.started is None:
+            return None
+        it, self.started = self.started[2], None
+        return it
+
+    def take_buffered(self) -> list[ChatChunk]:
+        out, self.buffered = self.buffered, []
+        return out
+
+    def begin(self) -> tuple[Attempt, _Box]:
+        assert self.c is not None
+        self.att = self.call.begin(self.c)
+        self.ttft = _Box()
+        self.acc = ChunkAccumulator()
+        return self.att, self.ttft
+
+    def feed(self, chunk: ChatChunk) -> ChatChunk | None:
+        self.acc.add(chunk)
+        if not chunk.has_content:
+            return None
+        self.emitted += chunk.text
+        return _strip(chunk)
+
+    def finish(self) -> ChatChunk:
+        assert self.c is not None
+        resp = self.acc.response()
+        if not self.emitted:
+            _check_response(resp, self.c)
+        resp.text = self.emitted
+        return _final_chunk(self.call.succeed(self.att, self.c, resp, self.ttft.value))
+
+    def fail(self, exc: Exception) -> float | None:
+        """A retry delay for the same candidate, or ``None`` after moving to the next one."""
+        assert self.c is not None
+        step = self.ex._after_stream_error(
+            self.call,
+            self.c,
+            self.att,
+            exc,
+            self.emitted,
+            self.acc,
+            self.original,
+            self.prefill_failed,
+        )
+        self.acc = ChunkAccumulator()
+        if isinstance(step, float):
+            return step
+        self.original, self.request, self.c = step
+        return None
+
+    def give_up(self) -> Exception:
+        if self.original is not None:
+            self.original.attempts = self.call.attempts  # type: ignore[attr-defined]
+            return self.original
+        return self.call.exhausted()
 
 
 class _Box:
