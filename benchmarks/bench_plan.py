@@ -10,6 +10,7 @@ installed (``pip install 'smartroute[bench]'``).
 
 from __future__ import annotations
 
+import os
 import random
 import statistics
 import time
@@ -84,6 +85,7 @@ def median_us(fn: Callable[[], object], min_time: float = 0.3) -> float:
 
 
 def litellm_pick_us(n: int) -> float | None:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network fetch
     try:
         import litellm  # noqa: F401
         from litellm import Router as LiteLLMRouter

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from operator import attrgetter
 
 from smartroute.features import RequestFeatures
 from smartroute.plan import Candidate, Profile
@@ -23,43 +24,54 @@ Ranked = tuple[list[Candidate], dict[str, float]]
 
 def _components(eligible: list[Profile], features: RequestFeatures) -> list[Candidate]:
     costs = estimated_costs(eligible, features)
+    scores = cost_scores(costs)
+    if features.complexity.model_quality is None:
+        return [
+            Candidate(p, 0.0, p.quality, p.speed, c, est)
+            for p, est, c in zip(eligible, costs, scores, strict=True)
+        ]
     return [
         Candidate(p, 0.0, predicted_quality(p, features), p.speed, c, est)
-        for p, est, c in zip(eligible, costs, cost_scores(costs), strict=True)
+        for p, est, c in zip(eligible, costs, scores, strict=True)
     ]
 
 
-class CheapestStrategy:
+class _SingleObjective:
+    """Ranks by ``keys`` (attribute, descending?) lexicographically, then declared order; the
+    displayed score is the first objective's component score."""
+
+    name: str
+    score: str
+    keys: tuple[tuple[str, bool], ...]
+
+    def rank(self, eligible: list[Profile], features: RequestFeatures) -> Ranked:
+        out = _components(eligible, features)
+        get = attrgetter(self.score)
+        for c in out:
+            c.score = get(c)
+        # stable sorts from the last key to the first give a lexicographic order whose final
+        # tie-break is the declared order
+        for attr, descending in reversed(self.keys):
+            out.sort(key=attrgetter(attr), reverse=descending)
+        return out, {self.score: 1.0}
+
+
+class CheapestStrategy(_SingleObjective):
     name = "cheapest"
-
-    def rank(self, eligible: list[Profile], features: RequestFeatures) -> Ranked:
-        out = _components(eligible, features)
-        for c in out:
-            c.score = c.cost
-        out.sort(key=lambda c: (c.est_cost_usd, -c.quality, -c.speed))
-        return out, {"cost": 1.0}
+    score = "cost"
+    keys = (("est_cost_usd", False), ("quality", True), ("speed", True))
 
 
-class FastestStrategy:
+class FastestStrategy(_SingleObjective):
     name = "fastest"
-
-    def rank(self, eligible: list[Profile], features: RequestFeatures) -> Ranked:
-        out = _components(eligible, features)
-        for c in out:
-            c.score = c.speed
-        out.sort(key=lambda c: (-c.speed, c.est_cost_usd, -c.quality))
-        return out, {"speed": 1.0}
+    score = "speed"
+    keys = (("speed", True), ("est_cost_usd", False), ("quality", True))
 
 
-class HighestQualityStrategy:
+class HighestQualityStrategy(_SingleObjective):
     name = "highest_quality"
-
-    def rank(self, eligible: list[Profile], features: RequestFeatures) -> Ranked:
-        out = _components(eligible, features)
-        for c in out:
-            c.score = c.quality
-        out.sort(key=lambda c: (-c.quality, c.est_cost_usd, -c.speed))
-        return out, {"quality": 1.0}
+    score = "quality"
+    keys = (("quality", True), ("est_cost_usd", False), ("speed", True))
 
 
 class RoundRobinStrategy:
