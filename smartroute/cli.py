@@ -152,7 +152,7 @@ def _specs(names: Sequence[str], train: Any, predictor: Path | None) -> list[Any
                 raise ValueError(
                     f"--predictor: trained on models {pred.models}, the table has {train.models}"
                 )
-            specs.append(PolicySpec(n, classifier=pred))
+            specs.append(PolicySpec(n, classifier=pred, knob="wtp"))
         elif n == "adaptive":
             specs.append(PolicySpec(n, strategy="adaptive"))
         else:

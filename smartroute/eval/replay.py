@@ -6,10 +6,12 @@ a least-squares fit of its recorded cost against prompt tokens gives its input a
 Each test prompt is planned with :meth:`Router.plan` (pure, no I/O); the first candidate is the
 decision, scored later with that model's recorded quality and cost.
 
-A policy's cost knob is the BALANCED cost weight ``w`` (quality weight ``1 - w``, speed weight
-0), swept over :data:`COST_WEIGHTS`. ADAPTIVE is replayed online, row by row in table order: each
-row is sent through :meth:`Router.chat` and the router then receives the recorded quality of the
-model it chose, and of no other.
+A policy's cost knob is either the BALANCED cost weight ``w`` (quality weight ``1 - w``, speed
+weight 0), swept over :data:`COST_WEIGHTS`, or (``knob="wtp"``) BALANCED's willingness to pay
+``W`` in USD per unit of quality (score ``Q - cost_usd / W``), swept log-uniformly over a range
+set by the training table's per-call prices (:func:`wtp_sweep`). ADAPTIVE is replayed online,
+row by row in table order: each row is sent through :meth:`Router.chat` and the router then
+receives the recorded quality of the model it chose, and of no other.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from smartroute.capability import QUALITY_SCORE, ProviderCapability, QualityTier, SpeedTier
-from smartroute.errors import StrategyNotAvailableError
+from smartroute.errors import ConfigurationError, StrategyNotAvailableError
 from smartroute.eval.metrics import (
     Decisions,
     PolicyReport,
@@ -50,6 +52,17 @@ COST_WEIGHTS: tuple[float, ...] = (
     1.0,
 )
 ONLINE_COST_WEIGHTS: tuple[float, ...] = COST_WEIGHTS[::5]
+WTP_POINTS = 100
+
+
+def wtp_sweep(train: OutcomeTable, points: int = WTP_POINTS) -> tuple[float, ...]:
+    """Willingness-to-pay values (USD per unit of quality), log-uniform from the cheapest
+    model's mean training cost (a quality gain of 1 is not worth one dearer call: cheapest
+    wins) to 10,000 x the dearest (a 0.0001 quality gain is worth any price: best wins)."""
+    mean_cost = train.cost.mean(axis=0)
+    lo = max(float(mean_cost.min()), 1e-12)
+    hi = max(float(mean_cost.max()), lo) * 1e4
+    return tuple(float(v) for v in np.geomspace(lo, hi, points))
 
 Progress = Callable[[int], None]
 
@@ -131,29 +144,42 @@ class _Memo:
 
 @dataclass(slots=True)
 class PolicySpec:
-    """A policy to replay: a strategy, an optional classifier, and the cost weights to sweep."""
+    """A policy to replay: a strategy, an optional classifier, and its cost knob to sweep:
+    ``knob="cost_weight"`` (BALANCED's cost weight) or ``knob="wtp"`` (willingness to pay,
+    USD per unit of quality)."""
 
     name: str
     strategy: RoutingStrategy | str = RoutingStrategy.BALANCED
     classifier: ComplexityClassifier | None = None
     knobs: Sequence[float] | None = None
     base: RoutingPolicy = field(default_factory=RoutingPolicy)
+    knob: str = "cost_weight"
 
-    def policy(self, cost_weight: float) -> RoutingPolicy:
-        w = min(1.0, max(0.0, cost_weight))
-        return (
-            self.base.routing_strategy(self.strategy)
-            .with_weights(quality=1.0 - w, speed=0.0, cost=w)
-            .retries(0)
-        )
+    def __post_init__(self) -> None:
+        if self.knob not in ("cost_weight", "wtp"):
+            raise ConfigurationError(
+                f"{self.name}: knob must be 'cost_weight' or 'wtp', got {self.knob!r}"
+            )
+
+    def policy(self, value: float) -> RoutingPolicy:
+        base = self.base.routing_strategy(self.strategy).retries(0)
+        if self.knob == "wtp":
+            return base.with_weights(quality=1.0, speed=0.0, cost=1.0, willingness_to_pay=value)
+        w = min(1.0, max(0.0, value))
+        return base.with_weights(quality=1.0 - w, speed=0.0, cost=w)
 
     @property
     def online(self) -> bool:
         return RoutingStrategy(self.strategy) is RoutingStrategy.ADAPTIVE
 
-    def sweep(self) -> Sequence[float]:
+    def sweep(self, train: OutcomeTable | None = None) -> Sequence[float]:
         if self.knobs is not None:
             return self.knobs
+        if self.knob == "wtp":
+            points = WTP_POINTS // 5 if self.online else WTP_POINTS
+            if train is None:
+                return tuple(float(v) for v in np.geomspace(1e-6, 1e3, points))
+            return wtp_sweep(train, points)
         return ONLINE_COST_WEIGHTS if self.online else COST_WEIGHTS
 
 
@@ -225,7 +251,7 @@ def replay(
     requests = [to_request(p) for p in queries.prompts]
     points: list[ReplayPoint] = []
     outcomes = queries.load_outcomes() if spec.online else None
-    for w in spec.sweep():
+    for w in spec.sweep(train):
         decisions = np.empty(len(queries), dtype=np.intp)
         if outcomes is None:
             router = Router(_targets(caps, None), spec.policy(w), classifier=memo)

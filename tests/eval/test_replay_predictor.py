@@ -10,7 +10,7 @@ import pytest
 from smartroute import QualityTier, Router, RoutingPolicy
 from smartroute.errors import ConfigurationError
 from smartroute.eval.predictor import QualityPredictor
-from smartroute.eval.replay import PolicySpec, calibrate, evaluate, replay
+from smartroute.eval.replay import PolicySpec, calibrate, evaluate, replay, wtp_sweep
 from smartroute.eval.tables import OutcomeTable, open_queries, read_table
 from smartroute.testing import ScriptedTarget
 
@@ -117,3 +117,31 @@ def test_predictor_embeddings_and_errors(tmp_path: Path) -> None:
     bad.write_bytes(b"not a zip")
     with pytest.raises(ConfigurationError, match="not a saved QualityPredictor"):
         QualityPredictor.load(bad)
+
+
+def test_willingness_to_pay_trades_predicted_quality_against_dollars(tmp_path: Path) -> None:
+    path = _table(tmp_path)
+    train = read_table(path, split="train")
+    queries = open_queries(path, split="test")
+    sweep = wtp_sweep(train, 7)
+    # from the cheapest model's mean cost (0.001) to 10,000 x the dearest's (0.02)
+    assert sweep[0] == pytest.approx(0.001) and sweep[-1] == pytest.approx(200.0)
+    pred = QualityPredictor(dim=256, epochs=150).fit(train)
+    targets = [ScriptedTarget(m, c, name=m) for m, c in calibrate(train).items()]
+    math = "integrate x^5 dx and prove it"
+    q = dict(zip(pred.models, pred.predict([math])[0].tolist(), strict=True))
+    gain, extra = q["dear"] - q["cheap"], 0.02 - 0.001  # extra USD of the dear call
+    for wtp, expect in ((0.5 * extra / gain, "cheap"), (2.0 * extra / gain, "dear")):
+        policy = RoutingPolicy().with_weights(quality=1, speed=0, cost=1, willingness_to_pay=wtp)
+        plan = Router(targets, policy, classifier=pred).plan(math)
+        assert plan.first.name == expect, (wtp, plan.explain())
+    spec = PolicySpec("pred", classifier=pred, knob="wtp")
+    assert len(spec.sweep(train)) == 100
+    res = replay(spec, train, queries)
+    assert not queries.outcomes_loaded
+    shares = [float(np.mean(p.decisions == train.models.index("dear"))) for p in res.points]
+    assert shares[0] == 0.0 and shares[-1] == 1.0
+    assert 0.5 in shares  # a price at which only the math prompts are worth the dear model
+    assert shares == sorted(shares)
+    with pytest.raises(ConfigurationError, match="knob must be"):
+        PolicySpec("bad", knob="price")
