@@ -161,9 +161,10 @@ class HTTPTarget(TargetIdentity):
         self._lock = threading.Lock()
         self._headers: dict[str, str] | None = None
         self._timeouts: dict[AttemptOptions, httpx.Timeout] = {}
+        # parsed once: httpx re-parses a str URL on every request
         self._urls = (
-            self.wire.url(self.base_url, model, False),
-            self.wire.url(self.base_url, model, True),
+            httpx.URL(self.wire.url(self.base_url, model, False)),
+            httpx.URL(self.wire.url(self.base_url, model, True)),
         )
 
     # --- identity -------------------------------------------------------------------------
@@ -298,7 +299,9 @@ class HTTPTarget(TargetIdentity):
             err.args = (err.message,)
         return err
 
-    def _prepare(self, request: ChatRequest, stream: bool) -> tuple[str, bytes, dict[str, str]]:
+    def _prepare(
+        self, request: ChatRequest, stream: bool
+    ) -> tuple[httpx.URL, bytes, dict[str, str]]:
         headers = self._request_headers()
         body = self.wire.body(request, self._model, stream)
         content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
