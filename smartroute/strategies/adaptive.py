@@ -56,7 +56,7 @@ from smartroute.features import COMPLEXITY_CLASSES, DEFAULT_OUTPUT_TOKENS, Reque
 from smartroute.plan import Candidate, Profile
 from smartroute.policy import RoutingPolicy
 from smartroute.state import Record, StateStore
-from smartroute.strategies.balanced import balanced_weights
+from smartroute.strategies.balanced import BalancedWeightsFn
 from smartroute.strategies.base import cost_scores, estimated_costs, predicted_quality
 
 if TYPE_CHECKING:
@@ -135,6 +135,7 @@ class AdaptiveStrategy:
         namespace: str = NAMESPACE,
     ) -> None:
         self.policy = policy
+        self._weights = BalancedWeightsFn(policy)
         cfg = policy.adaptive
         self.config = cfg
         self.store = state
@@ -188,7 +189,7 @@ class AdaptiveStrategy:
     def rank(
         self, eligible: list[Profile], features: RequestFeatures
     ) -> tuple[list[Candidate], dict[str, float]]:
-        wq, ws, wc = balanced_weights(self.policy, features.complexity.score)
+        wq, ws, wc = self._weights(features.complexity.score)
         costs = estimated_costs(eligible, features)
         cscores = cost_scores(costs)
         has_pred = features.complexity.model_quality is not None
