@@ -36,6 +36,7 @@ from langchain_core.runnables import RunnableBinding
 from langchain_smartroute.messages import neutral_usage, to_langchain_message
 from smartroute.capability import ProviderCapability
 from smartroute.errors import ErrorKind, ProviderError, provider_error
+from smartroute.providers.errors import error_from_sdk
 from smartroute.request import ChatRequest, ToolCall
 from smartroute.response import ChatChunk, ChatResponse, ToolCallDelta
 from smartroute.target import NO_LIMITS, AttemptOptions, TargetIdentity
@@ -360,110 +361,34 @@ _BY_LC_CLASS: tuple[tuple[type[BaseException], ErrorKind], ...] = (
     (ModelInvalidRequestError, ErrorKind.INVALID_REQUEST),
     (ModelAPIError, ErrorKind.OVERLOADED),
 )
-# Exception class names of the vendor SDKs and httpx, matched along the MRO so no SDK has to be
-# installed for its errors to be understood.
-_BY_CLASS_NAME: dict[str, ErrorKind] = {
-    "ConnectTimeout": ErrorKind.CONNECT_TIMEOUT,
-    "APITimeoutError": ErrorKind.TIMEOUT,
-    "TimeoutException": ErrorKind.TIMEOUT,
-    "ReadTimeout": ErrorKind.TIMEOUT,
-    "TimeoutError": ErrorKind.TIMEOUT,
-    "APIConnectionError": ErrorKind.CONNECTION,
-    "ConnectError": ErrorKind.CONNECTION,
-    "NetworkError": ErrorKind.CONNECTION,
-    "RemoteProtocolError": ErrorKind.CONNECTION,
-    "ConnectionError": ErrorKind.CONNECTION,
-    "RateLimitError": ErrorKind.RATE_LIMITED,
-    "AuthenticationError": ErrorKind.AUTHENTICATION,
-    "PermissionDeniedError": ErrorKind.AUTHENTICATION,
-    "NotFoundError": ErrorKind.NOT_FOUND,
-    "InternalServerError": ErrorKind.OVERLOADED,
-    "OverloadedError": ErrorKind.OVERLOADED,
-    "ServiceUnavailableError": ErrorKind.OVERLOADED,
-}
-_CONTEXT_HINTS = (
-    "context_length",
-    "context length",
-    "context window",
-    "too many tokens",
-    "prompt is too long",
-    "maximum context",
-)
-
-
-def _status_of(exc: BaseException) -> int | None:
-    status = getattr(exc, "status_code", None)
-    if isinstance(status, int):
-        return status
-    response = getattr(exc, "response", None)
-    status = getattr(response, "status_code", None)
-    return status if isinstance(status, int) else None
-
-
-def _kind_for_status(status: int, text: str) -> ErrorKind:
-    if status == 429:
-        return ErrorKind.RATE_LIMITED
-    if status in (401, 403):
-        return ErrorKind.AUTHENTICATION
-    if status == 404:
-        return ErrorKind.NOT_FOUND
-    if status == 408:
-        return ErrorKind.TIMEOUT
-    if status == 413:
-        return ErrorKind.CONTEXT_LENGTH
-    if status in (400, 422):
-        low = text.lower()
-        if any(h in low for h in _CONTEXT_HINTS):
-            return ErrorKind.CONTEXT_LENGTH
-        return ErrorKind.INVALID_REQUEST
-    if status >= 500:
-        return ErrorKind.OVERLOADED
-    return ErrorKind.UNKNOWN
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    headers = getattr(getattr(exc, "response", None), "headers", None)
-    if headers is None:
-        return None
-    try:
-        value = headers.get("retry-after")
-        return None if value is None else float(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def classify(exc: BaseException, target: str, model: str) -> ProviderError:
     """A candidate's exception as a :class:`ProviderError` the router's fallback rules act on.
 
-    Order: smartroute's own errors; langchain-core's ``ModelError`` family; an HTTP status from
-    an SDK or httpx error; SDK/httpx class names; finally the candidate's ``is_retryable``."""
+    langchain-core's ``ModelError`` family names the kind when the SDK-level classification
+    (status, vendor error body, SDK class names) cannot; then the candidate's ``is_retryable``."""
+    err = error_from_sdk(exc, target=target, model=model)
     if isinstance(exc, ProviderError):
-        exc.target = exc.target or target
-        exc.model = exc.model or model
-        return exc
-    status = _status_of(exc)
-    text = str(exc)
-    kind: ErrorKind | None = None
-    for cls, k in _BY_LC_CLASS:
-        if isinstance(exc, cls):
-            kind = k
-            break
-    if kind is None and status is not None:
-        kind = _kind_for_status(status, text)
-    if kind is None:
-        names = [c.__name__ for c in type(exc).__mro__]
-        kind = next((_BY_CLASS_NAME[n] for n in names if n in _BY_CLASS_NAME), None)
-    if kind is None:
-        retryable = isinstance(exc, ModelError) and exc.is_retryable
-        kind = ErrorKind.OVERLOADED if retryable else ErrorKind.UNKNOWN
-    if kind is ErrorKind.INVALID_REQUEST and any(h in text.lower() for h in _CONTEXT_HINTS):
-        kind = ErrorKind.CONTEXT_LENGTH
-    return provider_error(
+        return err
+    # a specific langchain-core class is the integration's own verdict; the generic
+    # ModelAPIError (last in the table) only fills in when nothing else knew
+    kind = next((k for cls, k in _BY_LC_CLASS[:-1] if isinstance(exc, cls)), None)
+    generic = isinstance(exc, _BY_LC_CLASS[-1][0]) or (
+        isinstance(exc, ModelError) and exc.is_retryable
+    )
+    if kind is None and err.kind is ErrorKind.UNKNOWN and generic:
+        kind = ErrorKind.OVERLOADED
+    if kind is None or kind is err.kind:
+        return err
+    out = provider_error(
         kind,
-        f"{type(exc).__name__}: {text}"[:500],
+        err.message,
         target=target,
         model=model,
-        status_code=status,
-        retry_after=_retry_after(exc),
-        provider_message=text[:500],
+        status_code=err.status_code,
+        retry_after=err.retry_after,
+        provider_message=err.provider_message,
     )
+    out.__cause__ = exc
+    return out

@@ -29,8 +29,14 @@ _CONTEXT_RE = re.compile(
 _CONTENT_RE = re.compile(r"content[ _-]?(policy|filter|management)|safety system", re.IGNORECASE)
 _CONTEXT_CODES = {"context_length_exceeded", "string_above_max_length", "request_too_large"}
 _CONTENT_CODES = {"content_policy_violation", "content_filter"}
-_AUTH_CODES = {"invalid_api_key", "authentication_error", "permission_error", "insufficient_quota",
-               "UNAUTHENTICATED", "PERMISSION_DENIED"}
+_AUTH_CODES = {
+    "invalid_api_key",
+    "authentication_error",
+    "permission_error",
+    "insufficient_quota",
+    "UNAUTHENTICATED",
+    "PERMISSION_DENIED",
+}
 _OVERLOAD_CODES = {"overloaded_error", "api_error", "server_error", "UNAVAILABLE", "INTERNAL"}
 
 
@@ -144,8 +150,13 @@ def error_from_body(
     if code and code not in label:
         label = f"{label} [{code}]"
     return provider_error(
-        kind, label, target=target, model=model, status_code=status,
-        retry_after=retry_after, provider_message=message or None,
+        kind,
+        label,
+        target=target,
+        model=model,
+        status_code=status,
+        retry_after=retry_after,
+        provider_message=message or None,
     )
 
 
@@ -155,9 +166,12 @@ def error_from_response(
     """A :class:`ProviderError` for a non-2xx response whose body has been read."""
     content = response.content
     return error_from_body(
-        response.status_code, _decode(content),
+        response.status_code,
+        _decode(content),
         text=content[:_MAX_MESSAGE].decode("utf-8", "replace"),
-        headers=response.headers, target=target, model=model,
+        headers=response.headers,
+        target=target,
+        model=model,
     )
 
 
@@ -219,7 +233,76 @@ def error_from_exception(
     text = str(shown).strip() or type(shown).__name__
     message = f"{type(shown).__name__}: {text}"[:_MAX_MESSAGE]
     if kind == ErrorKind.STREAM_INTERRUPTED:
-        return provider_error(
-            kind, message, target=target, model=model, partial_text=partial_text
-        )
+        return provider_error(kind, message, target=target, model=model, partial_text=partial_text)
     return provider_error(kind, message, target=target, model=model)
+
+
+# Exception class names of the vendor SDKs and httpx, matched along the MRO so no SDK has to be
+# installed for its errors to be understood.
+_BY_CLASS_NAME: dict[str, ErrorKind] = {
+    "ConnectTimeout": ErrorKind.CONNECT_TIMEOUT,
+    "APITimeoutError": ErrorKind.TIMEOUT,
+    "TimeoutException": ErrorKind.TIMEOUT,
+    "ReadTimeout": ErrorKind.TIMEOUT,
+    "TimeoutError": ErrorKind.TIMEOUT,
+    "APIConnectionError": ErrorKind.CONNECTION,
+    "ConnectError": ErrorKind.CONNECTION,
+    "NetworkError": ErrorKind.CONNECTION,
+    "RemoteProtocolError": ErrorKind.CONNECTION,
+    "ConnectionError": ErrorKind.CONNECTION,
+    "RateLimitError": ErrorKind.RATE_LIMITED,
+    "AuthenticationError": ErrorKind.AUTHENTICATION,
+    "PermissionDeniedError": ErrorKind.AUTHENTICATION,
+    "NotFoundError": ErrorKind.NOT_FOUND,
+    "InternalServerError": ErrorKind.OVERLOADED,
+    "OverloadedError": ErrorKind.OVERLOADED,
+    "ServiceUnavailableError": ErrorKind.OVERLOADED,
+}
+
+
+def status_of(exc: BaseException) -> int | None:
+    """The HTTP status an SDK or httpx exception carries, if any."""
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        return status
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def error_from_sdk(
+    exc: BaseException, *, target: str | None = None, model: str | None = None
+) -> ProviderError:
+    """Any exception a vendor SDK, httpx or a framework's model raised, classified like the
+    HTTP providers classify responses: by status and the vendor's error body first, then by the
+    exception's class names. Framework integrations use this for their candidates."""
+    if isinstance(exc, ProviderError):
+        exc.target = exc.target or target
+        exc.model = exc.model or model
+        return exc
+    if isinstance(exc, httpx.TransportError):
+        err = error_from_exception(exc, target=target, model=model)
+        err.__cause__ = exc
+        return err
+    status = status_of(exc)
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    retry_after = parse_retry_after(headers) if isinstance(headers, Mapping) else None
+    body = getattr(exc, "body", None)
+    text = str(exc)
+    message, etype, code = _error_fields(body)
+    kind = classify(status, message or text, etype, code) if status or message else None
+    if kind is None or kind is ErrorKind.UNKNOWN:
+        names = (c.__name__ for c in type(exc).__mro__)
+        kind = next((_BY_CLASS_NAME[n] for n in names if n in _BY_CLASS_NAME), ErrorKind.UNKNOWN)
+        if kind in (ErrorKind.UNKNOWN, ErrorKind.INVALID_REQUEST) and _CONTEXT_RE.search(text):
+            kind = ErrorKind.CONTEXT_LENGTH
+    err = provider_error(
+        kind,
+        f"{type(exc).__name__}: {text}"[:_MAX_MESSAGE],
+        target=target,
+        model=model,
+        status_code=status,
+        retry_after=retry_after,
+        provider_message=(message or text)[:_MAX_MESSAGE] or None,
+    )
+    err.__cause__ = exc
+    return err

@@ -339,7 +339,7 @@ def test_stream_falls_back_before_the_first_item() -> None:
     items = list(llm.stream_chat(USER))
     _check_stream(items, "Paris")
     d = decision(items[-1])
-    assert d["target"] == "good" and d["attempts"][0]["error_kind"] == "unknown"
+    assert d["target"] == "good" and d["attempts"][0]["error_kind"] == "connection"
 
 
 def test_stream_break_after_text_is_not_retried_silently() -> None:

@@ -188,7 +188,9 @@ def test_sdk_status_errors_map_to_kinds_over_a_mock_transport() -> None:
         (httpx.ConnectError("c"), ErrorKind.CONNECTION),
         (TimeoutError(), ErrorKind.TIMEOUT),
         (ModelRateLimitError("r"), ErrorKind.RATE_LIMITED),
-        (ValueError("context_length_exceeded: too long"), ErrorKind.UNKNOWN),
+        # the vendor's own words name the kind even without a status (as for LlamaIndex)
+        (ValueError("context_length_exceeded: too long"), ErrorKind.CONTEXT_LENGTH),
+        (ValueError("boom"), ErrorKind.UNKNOWN),
     ],
 )
 def test_classify(exc: BaseException, kind: ErrorKind) -> None:
