@@ -158,6 +158,8 @@ class HTTPTarget(TargetIdentity):
         self._user_async = async_client
         self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]
         self._aclients = weakref.WeakKeyDictionary()
+        self._closers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any]
+        self._closers = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
         self._headers: dict[str, str] | None = None
         self._timeouts: dict[AttemptOptions, httpx.Timeout] = {}
@@ -243,6 +245,7 @@ class HTTPTarget(TargetIdentity):
                 del self._aclients[dead]
             client = self._new_async_client()
             self._aclients[loop] = client
+            self._closers[loop] = _close_at_loop_shutdown(client)
         return client
 
     def _new_async_client(self) -> httpx.AsyncClient:
@@ -485,3 +488,22 @@ class HTTPTarget(TargetIdentity):
             yield parser.finish()
         except ProviderError as err:
             raise self._scrub(err) from None
+
+
+def _close_at_loop_shutdown(client: httpx.AsyncClient) -> Any:
+    """Close ``client`` when its event loop shuts down (``asyncio.run`` ends), so a user who never
+    calls ``aclose()`` gets no unclosed-session warnings and no leaked sockets.
+
+    An async generator started on the loop is finalised by ``loop.shutdown_asyncgens()``; its
+    ``finally`` closes the client. The caller keeps the generator alive (the loop holds it
+    weakly)."""
+
+    async def closer() -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await client.aclose()
+
+    gen = closer()
+    asyncio.ensure_future(gen.__anext__())
+    return gen
