@@ -496,7 +496,7 @@ def _close_at_loop_shutdown(client: httpx.AsyncClient) -> Any:
 
     An async generator started on the loop is finalised by ``loop.shutdown_asyncgens()``; its
     ``finally`` closes the client. The caller keeps the generator alive (the loop holds it
-    weakly)."""
+    weakly), and the task that starts it."""
 
     async def closer() -> AsyncIterator[None]:
         try:
@@ -505,5 +505,4 @@ def _close_at_loop_shutdown(client: httpx.AsyncClient) -> Any:
             await client.aclose()
 
     gen = closer()
-    asyncio.ensure_future(gen.__anext__())
-    return gen
+    return gen, asyncio.ensure_future(gen.__anext__())
