@@ -67,19 +67,33 @@ def models(
     """The built-in model catalog: tiers, prices (USD per 1M tokens), context and features."""
     from smartroute import catalog
 
-    table = Table(title=f"smartroute catalog (prices as of {catalog.prices_as_of()})")
-    for col in ("model", "provider", "quality", "speed", "$ in/1M", "$ out/1M", "context",
-                "tools", "vision", "json"):
-        table.add_column(col, justify="right" if col.startswith(("$", "context")) else "left",
-                         no_wrap=col == "model")
+    table = Table(
+        title=f"smartroute catalog (USD per 1M tokens, as of {catalog.prices_as_of()})",
+        caption="features: t = tools, v = vision, j = JSON output, p = assistant prefill",
+    )
+    table.add_column("model", no_wrap=True)
+    table.add_column("provider")
+    table.add_column("quality")
+    table.add_column("speed")
+    table.add_column("in", justify="right")
+    table.add_column("out", justify="right")
+    table.add_column("context", justify="right")
+    table.add_column("feat.")
     for name, cap in catalog.items(provider):
-        table.add_row(
-            name, cap.provider, cap.quality_tier.value, cap.speed_tier.value,
-            f"{cap.input_cost_per_1m:g}", f"{cap.output_cost_per_1m:g}", f"{cap.max_tokens:,}",
-            "y" if cap.supports_tools else "", "y" if cap.supports_vision else "",
-            "y" if cap.supports_json else "",
+        feats = "".join(
+            flag
+            for flag, on in (
+                ("t", cap.supports_tools), ("v", cap.supports_vision),
+                ("j", cap.supports_json), ("p", cap.supports_prefill),
+            )
+            if on
         )
-    console.print(table)
+        table.add_row(
+            name, cap.provider, cap.quality_tier.value, cap.speed_tier.value.replace("_", " "),
+            f"{cap.input_cost_per_1m:g}", f"{cap.output_cost_per_1m:g}",
+            f"{cap.max_tokens // 1000:,}k", feats,
+        )
+    Console(width=max(console.width, 130)).print(table)
 
 
 DEFAULT_EXPLAIN_MODELS = ("gpt-4o", "gpt-4o-mini", "claude-3-5-haiku", "claude-3-5-sonnet")
