@@ -9,7 +9,6 @@ expected quality for the prompt.
 from __future__ import annotations
 
 import math
-import operator
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -170,6 +169,9 @@ _KEYWORDS: dict[str, frozenset[str]] = {
             "derive",
             "hypothesis",
             "step-by-step",
+            "explain",
+            "step",
+            "steps",
         ]
     ),
     "constraints": frozenset(
@@ -214,9 +216,9 @@ _LIST_ITEM = re.compile(r"(?m)^\s*(?:\d+[.)、]|[-*•])\s+")
 _PUNCT = str.maketrans({c: " " for c in "!\"$%&'()*,./:;<=>?@[\\]^_`{|}~"})
 
 
-def _keyword_counts(text: str) -> dict[str, int]:
+def _keyword_counts(text: str) -> dict[str, float]:
     low = text.lower()
-    counts = {"code": 0, "math": 0, "reasoning": 0, "constraints": 0}
+    counts = {"code": 0.0, "math": 0.0, "reasoning": 0.0, "constraints": 0.0}
     for word in _ALL_WORDS.intersection(low.translate(_PUNCT).split()):
         cat = _CATEGORY.get(word)
         if cat is not None:
@@ -227,24 +229,26 @@ def _keyword_counts(text: str) -> dict[str, int]:
     if "`" in text or "(" in text or "=" in text or "#" in text or "{" in text:
         counts["code"] += sum(1 for m in _CODE_MARKS if m in low)
     if "=" in text or "^" in text or "\\" in text or "+" in text:
-        counts["math"] += len(_MATH_EXPR.findall(text, 0, 2000))
+        counts["math"] += 0.5 * len(_MATH_EXPR.findall(text, 0, 2000))  # "2+2" is half a cue
     if not text.isascii():
         for cat, terms in _CJK_TERMS.items():
             counts[cat] += sum(1 for t in terms if t in text)
     return counts
 
 
-# Weight of each signal in the complexity score; signals are each in [0, 1].
+# Strength of each signal in [0, 1]; the score combines them as a noisy-OR,
+# 1 - prod(1 - weight * signal), so one strong cue (a proof, a design question) is enough to
+# leave "simple" and several together approach 1 without a cap.
 SIGNAL_WEIGHTS: dict[str, float] = {
-    "length": 0.25,
-    "code": 0.25,
-    "math": 0.25,
-    "reasoning": 0.3,
-    "constraints": 0.15,
-    "questions": 0.08,
-    "tools": 0.1,
-    "structured_output": 0.08,
-    "depth": 0.08,
+    "length": 0.35,
+    "code": 0.45,
+    "math": 0.45,
+    "reasoning": 0.55,
+    "constraints": 0.3,
+    "questions": 0.2,
+    "tools": 0.25,
+    "structured_output": 0.2,
+    "depth": 0.2,
 }
 _WEIGHT_VALUES = tuple(SIGNAL_WEIGHTS.values())  # in the order classify() builds its signals
 SIMPLE_BELOW = 0.2
@@ -290,20 +294,28 @@ class HeuristicClassifier:
         items = len(_LIST_ITEM.findall(text)) if "\n" in text else 0
         signals = {
             "length": min(1.0, math.log1p(tokens / 40.0) / _LOG_LONG),
-            "code": min(1.0, counts["code"] / 3),
-            "math": min(1.0, counts["math"] / 3),
-            "reasoning": min(1.0, counts["reasoning"] / 3),
-            "constraints": min(1.0, counts["constraints"] / 4 + items / 8),
-            "questions": min(1.0, max(0, questions - 1) / 3),
+            "code": _saturate(counts["code"]),
+            "math": _saturate(counts["math"]),
+            "reasoning": _saturate(counts["reasoning"]),
+            "constraints": _saturate(counts["constraints"] + items / 2),
+            "questions": _saturate(max(0, questions - 1)),
             "tools": 1.0 if request.tools else 0.0,
             "structured_output": 1.0 if request.needs_json else 0.0,
             "depth": min(1.0, max(0, len(request.messages) - 2) / 10),
         }
-        score = min(1.0, sum(map(operator.mul, _WEIGHT_VALUES, signals.values())))
+        miss = 1.0
+        for w, v in zip(_WEIGHT_VALUES, signals.values(), strict=True):
+            miss *= 1.0 - w * v
+        score = 1.0 - miss
         return Complexity(score, complexity_class(score), signals)
 
 
 _LOG_LONG = math.log1p(1500 / 40.0)
+
+
+def _saturate(hits: float) -> float:
+    """0 hits -> 0, 1 -> 0.5, 2 -> 0.75, 3 -> 0.875: each further cue adds less."""
+    return 1.0 - 0.5**hits if hits > 0 else 0.0
 DEFAULT_CLASSIFIER = HeuristicClassifier()
 
 
