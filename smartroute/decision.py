@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -16,6 +16,27 @@ from smartroute.errors import ErrorKind, ProviderError
 from smartroute.response import Usage
 
 _NO_USAGE = Usage()
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def trusted(cls: type[M], **values: Any) -> M:
+    """Build a model from values the router produced itself, which are valid by construction,
+    skipping validation. This runs several times per routed call, where even pydantic's
+    ``model_construct`` (which recomputes defaults and the fields-set per field) is the largest
+    cost; every field must be given. Falls back to ``model_construct`` if pydantic's instance
+    layout is not the one checked at import."""
+    if not _FAST:
+        return trusted(cls, **values)
+    obj = cls.__new__(cls)
+    _set(obj, "__dict__", values)
+    _set(obj, "__pydantic_fields_set__", set(values))
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
+    return obj
+
+
+_set = object.__setattr__
 
 
 class Attempt(BaseModel):
@@ -113,7 +134,7 @@ class RoutingDecision(BaseModel):
         values.setdefault("created_at", time.time())
         values.setdefault("quality", None)
         values.setdefault("explanation", {})
-        return cls.model_construct(**values)
+        return trusted(cls, **values)
 
 
 def _resolve_forward_refs() -> None:
@@ -125,3 +146,23 @@ def _resolve_forward_refs() -> None:
 
 
 _resolve_forward_refs()
+
+
+def _fast_layout_ok() -> bool:
+    try:
+        values = {"target": "t", "model": "m", "reason": "r"}
+        _FAST_CHECK = ExcludedSummary.__new__(ExcludedSummary)
+        _set(_FAST_CHECK, "__dict__", dict(values))
+        _set(_FAST_CHECK, "__pydantic_fields_set__", set(values))
+        _set(_FAST_CHECK, "__pydantic_extra__", None)
+        _set(_FAST_CHECK, "__pydantic_private__", None)
+        return bool(
+            ExcludedSummary(**values) == _FAST_CHECK
+            and _FAST_CHECK.model_dump() == values
+            and _FAST_CHECK.model_copy(update={"reason": "x"}).reason == "x"
+        )
+    except Exception:
+        return False
+
+
+_FAST = _fast_layout_ok()

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smartroute.capability import QUALITY_SCORE, SPEED_SCORE, ProviderCapability
-from smartroute.decision import ExcludedSummary, ScoredSummary
+from smartroute.decision import ExcludedSummary, ScoredSummary, trusted
 from smartroute.features import RequestFeatures
 from smartroute.request import ChatRequest
 from smartroute.target import Target
@@ -124,15 +124,12 @@ class RoutingPlan:
         return len(self.candidates)
 
     def summary(self, top: int = 10) -> tuple[list[ScoredSummary], list[ExcludedSummary]]:
-        # model_construct: the values are ours and already valid; this runs on every call
         scored = [
-            ScoredSummary.model_construct(
-                target=c.name, model=c.model, score=c.score, parts=c.parts
-            )
+            trusted(ScoredSummary, target=c.name, model=c.model, score=c.score, parts=c.parts)
             for c in self.candidates[:top]
         ]
         excluded = [
-            ExcludedSummary.model_construct(target=e.target, model=e.model, reason=e.reason)
+            trusted(ExcludedSummary, target=e.target, model=e.model, reason=e.reason)
             for e in self.excluded[:top]
         ]
         return scored, excluded

@@ -31,7 +31,8 @@ NO_LIMITS = AttemptOptions()
 @runtime_checkable
 class Target(Protocol):
     """A callable model. ``name`` is unique among a router's targets; ``model`` is the
-    vendor's id."""
+    vendor's id. A target whose ``acomplete`` itself honours ``options.timeout`` may say so with
+    a class attribute ``enforces_attempt_timeout = True``; the router then adds no timer."""
 
     @property
     def name(self) -> str: ...

@@ -100,6 +100,9 @@ class HTTPTarget(TargetIdentity):
     ``log_bodies=True`` logs request and response bodies at DEBUG (never headers or keys).
     """
 
+    # acomplete() wraps the request in asyncio.timeout(options.timeout), so the router need not
+    enforces_attempt_timeout: ClassVar[bool] = True
+
     wire: WireFormat
     vendor: ClassVar[str] = ""
 
