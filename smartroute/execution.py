@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import queue
 import random
 import threading
 import time
-import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,7 @@ from smartroute.errors import (
 )
 from smartroute.feedback import Outcome
 from smartroute.plan import Candidate, RoutingPlan
-from smartroute.policy import ErrorAction
+from smartroute.policy import ErrorAction, RoutingPolicy
 from smartroute.request import ChatRequest, Message
 from smartroute.response import ChatChunk, ChatResponse, Usage
 from smartroute.streaming import ChunkAccumulator
@@ -49,6 +49,16 @@ CONTINUE_PROMPT = (
 def _min(*values: float | None) -> float | None:
     vals = [v for v in values if v is not None]
     return min(vals) if vals else None
+
+
+def attempt_options(policy: RoutingPolicy, remaining: float | None) -> AttemptOptions:
+    """Per-attempt limits from the policy, the attempt timeout capped by the time left."""
+    p = policy
+    return AttemptOptions(
+        timeout=_min(p.timeout_s, remaining),
+        connect_timeout=p.connect_timeout_s,
+        read_timeout=_min(max(p.ttft_timeout_s or 0, p.stall_timeout_s or 0) or None, p.timeout_s),
+    )
 
 
 def as_provider_error(exc: BaseException, c: Candidate) -> ProviderError:
@@ -85,7 +95,7 @@ class Call:
         self.attempts: list[Attempt] = []
         self.retries: dict[str, int] = {}
         self.min_context = 0
-        self.decision_id = uuid.uuid4().hex
+        self.decision_id = os.urandom(16).hex()
         self.request = plan.request
         self.started = 0
 
@@ -126,14 +136,9 @@ class Call:
             raise self.exhausted(f"max_attempts={self.policy.max_attempts} reached")
 
     def options(self) -> AttemptOptions:
-        p = self.policy
-        return AttemptOptions(
-            timeout=_min(p.timeout_s, self.remaining()),
-            connect_timeout=p.connect_timeout_s,
-            read_timeout=_min(
-                max(p.ttft_timeout_s or 0, p.stall_timeout_s or 0) or None, p.timeout_s
-            ),
-        )
+        if self.deadline is None:
+            return self.ex.fixed_options  # the same for every attempt: built once per router
+        return attempt_options(self.policy, self.remaining())
 
     def guarded_streaming(self, c: Candidate) -> bool:
         """Whether a non-streaming call should stream underneath, to enforce TTFT/stall."""
@@ -342,6 +347,7 @@ class Executor:
     def __init__(self, router: Router) -> None:
         self.router = router
         self.breakers = CircuitBreakers(router.policy.circuit, router.state, router.clock)
+        self.fixed_options = attempt_options(router.policy, None)
 
     # ===================================================================== non-streaming
 
