@@ -27,7 +27,7 @@ def trusted(cls: type[M], **values: Any) -> M:
     cost; every field must be given. Falls back to ``model_construct`` if pydantic's instance
     layout is not the one checked at import."""
     if not _FAST:
-        return trusted(cls, **values)
+        return cls.model_construct(**values)
     obj = cls.__new__(cls)
     _set(obj, "__dict__", values)
     _set(obj, "__pydantic_fields_set__", set(values))
@@ -65,7 +65,8 @@ class Attempt(BaseModel):
         cls, target: str, model: str, provider: str, started_s: float, hedge: bool = False
     ) -> Attempt:
         """A new attempt, built without validation or default factories (hot path)."""
-        return cls.model_construct(
+        return trusted(
+            cls,
             target=target,
             model=model,
             provider=provider,

@@ -116,3 +116,20 @@ def test_router_without_targets_builds_http_providers_lazily():
     r = Router(policy=RoutingPolicy.balanced().allow(["gpt-4o", "claude-3-haiku"]))
     assert {p.name for p in r.profiles} == {"gpt-4o", "claude-3-haiku"}
     assert r.plan("hi").candidates  # planning needs no keys
+
+
+def test_decisions_are_identical_with_the_fallback_model_construction(monkeypatch):
+    import smartroute.decision as decision
+
+    fast = (
+        router()
+        .chat("hi")
+        .decision.model_dump(exclude={"decision_id", "created_at", "latency_s", "attempts"})
+    )
+    monkeypatch.setattr(decision, "_FAST", False)
+    slow = (
+        router()
+        .chat("hi")
+        .decision.model_dump(exclude={"decision_id", "created_at", "latency_s", "attempts"})
+    )
+    assert fast == slow
