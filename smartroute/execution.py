@@ -180,11 +180,11 @@ class Call:
         att.latency_s = latency
         return latency
 
-    def fail(
+    def record_failure(
         self, att: Attempt, c: Candidate, exc: BaseException, partial: str = ""
-    ) -> float | None:
-        """Record a failed attempt; return a retry delay for the same target, ``None`` to fall
-        back, or raise when the policy says stop."""
+    ) -> ProviderError:
+        """Close a failed attempt: its error, the partial output it billed, the breaker and the
+        outcome the learning strategies see."""
         err = as_provider_error(exc, c)
         latency = self._close(att, c)
         att.error_kind = err.kind
@@ -208,6 +208,12 @@ class Call:
             )
         )
         log.info("attempt failed: %s (%s) after %.0f ms", c.name, err.kind.value, latency * 1000)
+        return err
+
+    def fail(self, att: Attempt, c: Candidate, exc: BaseException) -> float | None:
+        """Record a failed attempt; return a retry delay for the same target, ``None`` to fall
+        back, or raise when the policy says stop."""
+        err = self.record_failure(att, c, exc)
         action = self.policy.action_for(err.kind)
         if err.kind is ErrorKind.CONTEXT_LENGTH:
             self.min_context = max(self.min_context, c.profile.context)
@@ -612,8 +618,8 @@ class Executor:
         if resuming and prefilled and err.kind is ErrorKind.INVALID_REQUEST:
             # the target rejected the assistant prefill: try it again with a clean restart
             prefill_failed.add(c.name)
-            call._close(att, c)
-            att.error_kind, att.message, att.error = err.kind, "prefill rejected", err
+            call.record_failure(att, c, err)
+            att.message = "prefill rejected"
             call.pos -= 1
             nxt = call.next_candidate()
             if nxt is None:
@@ -621,17 +627,7 @@ class Executor:
                 raise original  # type: ignore[misc]
             prefill = nxt.profile.capability.supports_prefill and nxt.name not in prefill_failed
             return original, call.resumed_request(emitted, nxt, prefill), nxt
-        partial_here = acc.text
-        call._close(att, c)
-        att.error_kind = (
-            err.kind
-            if err.kind is not ErrorKind.STREAM_INTERRUPTED
-            else ErrorKind.STREAM_INTERRUPTED
-        )
-        att.status_code = err.status_code
-        att.message = err.message[:300]
-        att.error = err
-        self.breakers.record_failure(c.name, err.kind)
+        call.record_failure(att, c, err, partial=acc.text)
         if original is None:
             original = StreamInterrupted(
                 f"stream from {c.name} broke after {len(emitted)} characters ({err.kind.value})",
@@ -640,7 +636,6 @@ class Executor:
                 model=c.model,
             )
             original.__cause__ = err
-        del partial_here
         if not call.policy.resumes_streams:
             original.attempts = call.attempts  # type: ignore[attr-defined]
             raise original

@@ -165,7 +165,7 @@ class _SyncRace(_Race):
         att: Attempt,
         stops: dict[int, threading.Event],
     ) -> None:
-        call, ex = self.call, self.ex
+        call = self.call
         stop = threading.Event()
         stops[rid] = stop
         opts = call.options()
@@ -189,7 +189,6 @@ class _SyncRace(_Race):
             except BaseException as exc:
                 items.put((rid, 2, exc))
 
-        del ex
         threading.Thread(target=run, name=f"smartroute-race-{c.name}", daemon=True).start()
 
     def _run(

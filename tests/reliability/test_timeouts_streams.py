@@ -100,6 +100,9 @@ def test_resume_streams_continues_on_the_next_candidate(prefill):
         assert sent[-1].role == "user" and "Continue" in sent[-1].text
     d = chunks[-1].decision
     assert d.target == "next" and d.attempts[0].error_kind is ErrorKind.CONNECTION
+    # the broken attempt's partial output was billed, and the call's cost includes it
+    assert d.attempts[0].usage.output_tokens > 0 and d.attempts[0].cost_usd > 0
+    assert d.cost_usd > d.attempts[1].cost_usd
 
 
 def test_prefill_rejection_gets_a_clean_restart_and_never_masks_the_failure():
