@@ -148,15 +148,16 @@ class RoutingPlan:
             lines.append(f"signals: {signals}")
         if self.weights:
             lines.append("weights: " + ", ".join(f"{k}={v:.2f}" for k, v in self.weights.items()))
-        lines.append("candidates:")
+        lines.append(
+            "candidates: score= weighted q(uality), s(peed), c(ost); ~$ = this request"
+        )
         for i, cand in enumerate(self.candidates[:top], 1):
             extra = ""
             if cand.extra:
                 extra = " " + " ".join(f"{k}={v:.3g}" for k, v in cand.extra.items())
             lines.append(
-                f"  {i}. {cand.name:<28} score={cand.score:.3f} quality={cand.quality:.2f} "
-                f"speed={cand.speed:.2f} cost={cand.cost:.2f} "
-                f"(~${cand.est_cost_usd:.6f}){extra}"
+                f"  {i}. {cand.name:<24} {cand.score:.3f}  q={cand.quality:.2f} "
+                f"s={cand.speed:.2f} c={cand.cost:.2f}  ~${cand.est_cost_usd:.2g}{extra}"
             )
         if len(self.candidates) > top:
             lines.append(f"  ... {len(self.candidates) - top} more")
