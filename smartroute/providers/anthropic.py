@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from smartroute.capability import ProviderCapability
 from smartroute.errors import ConfigurationError, ErrorKind, provider_error
-from smartroute.providers.base import HTTPTarget, TransportName
+from smartroute.providers.base import HTTPTarget, TransportName, copy_options
 from smartroute.providers.errors import error_from_body, is_error_body, malformed
 from smartroute.request import ChatRequest, ImagePart, Message, TextPart, ToolCall
 from smartroute.response import ChatChunk, ChatResponse, ToolCallDelta, Usage
@@ -124,12 +124,11 @@ def build_body(
             choice = {**(choice or {"type": "auto"}), "disable_parallel_tool_use": True}
         if choice is not None:
             body["tool_choice"] = choice
-    if request.stop:
-        body["stop_sequences"] = request.stop
-    if request.temperature is not None:
-        body["temperature"] = min(request.temperature, 1.0)
-    if request.top_p is not None:
-        body["top_p"] = request.top_p
+    copy_options(
+        request, body, {"stop": "stop_sequences", "temperature": "temperature", "top_p": "top_p"}
+    )
+    if "temperature" in body:
+        body["temperature"] = min(body["temperature"], 1.0)  # Anthropic's range is [0, 1]
     if stream:
         body["stream"] = True
     return body

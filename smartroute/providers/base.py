@@ -49,6 +49,15 @@ DEFAULT_LIMITS = httpx.Limits(
 )
 
 
+def copy_options(request: ChatRequest, body: dict[str, Any], names: Mapping[str, str]) -> None:
+    """Copy the request's optional generation settings that are set (``max_output_tokens``,
+    ``stop``, ``temperature``, ``top_p``, ``seed``) into ``body`` under the vendor's names."""
+    for field, key in names.items():
+        value = getattr(request, field)
+        if value is not None and value != []:
+            body[key] = value
+
+
 class StreamParser(Protocol):
     """Turns one vendor's SSE events into neutral chunks; one instance per stream."""
 

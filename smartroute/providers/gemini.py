@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from smartroute.capability import ProviderCapability
 from smartroute.errors import ConfigurationError, ErrorKind, provider_error
-from smartroute.providers.base import HTTPTarget, TransportName
+from smartroute.providers.base import HTTPTarget, TransportName, copy_options
 from smartroute.providers.errors import error_from_body, is_error_body, malformed
 from smartroute.request import ChatRequest, ImagePart, Message, TextPart, ToolCall
 from smartroute.response import ChatChunk, ChatResponse, ToolCallDelta, Usage
@@ -112,16 +112,12 @@ def build_body(request: ChatRequest, model: str, stream: bool) -> dict[str, Any]
                 config["allowedFunctionNames"] = [tc]
             body["toolConfig"] = {"functionCallingConfig": config}
     gen: dict[str, Any] = {}
-    if request.stop:
-        gen["stopSequences"] = request.stop
-    if request.max_output_tokens is not None:
-        gen["maxOutputTokens"] = request.max_output_tokens
-    if request.temperature is not None:
-        gen["temperature"] = request.temperature
-    if request.top_p is not None:
-        gen["topP"] = request.top_p
-    if request.seed is not None:
-        gen["seed"] = request.seed
+    copy_options(
+        request,
+        gen,
+        {"stop": "stopSequences", "max_output_tokens": "maxOutputTokens",
+         "temperature": "temperature", "top_p": "topP", "seed": "seed"},
+    )
     rf = request.response_format
     if rf is not None and rf.type != "text":
         gen["responseMimeType"] = "application/json"

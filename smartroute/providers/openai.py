@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from smartroute.capability import ProviderCapability
 from smartroute.errors import ConfigurationError, ErrorKind, provider_error
-from smartroute.providers.base import HTTPTarget, TransportName
+from smartroute.providers.base import HTTPTarget, TransportName, copy_options
 from smartroute.providers.errors import error_from_body, is_error_body, malformed
 from smartroute.request import ChatRequest, ImagePart, Message, TextPart, ToolCall
 from smartroute.response import ChatChunk, ChatResponse, ToolCallDelta, Usage
@@ -130,16 +130,12 @@ def build_body(
         if rf.strict is not None:
             schema["strict"] = rf.strict
         body["response_format"] = {"type": "json_schema", "json_schema": schema}
-    if request.max_output_tokens is not None:
-        body[max_tokens_field] = request.max_output_tokens
-    if request.stop:
-        body["stop"] = request.stop
-    if request.temperature is not None:
-        body["temperature"] = request.temperature
-    if request.top_p is not None:
-        body["top_p"] = request.top_p
-    if request.seed is not None:
-        body["seed"] = request.seed
+    copy_options(
+        request,
+        body,
+        {"max_output_tokens": max_tokens_field, "stop": "stop", "temperature": "temperature",
+         "top_p": "top_p", "seed": "seed"},
+    )
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
