@@ -25,6 +25,7 @@ from langchain_core.exceptions import (
     ModelNotFoundError,
     ModelPermissionDeniedError,
     ModelRateLimitError,
+    ModelRefusalError,
     ModelTimeoutError,
 )
 from langchain_core.language_models import BaseChatModel
@@ -359,6 +360,7 @@ _BY_LC_CLASS: tuple[tuple[type[BaseException], ErrorKind], ...] = (
     (ModelPermissionDeniedError, ErrorKind.AUTHENTICATION),
     (ModelNotFoundError, ErrorKind.NOT_FOUND),
     (ModelInvalidRequestError, ErrorKind.INVALID_REQUEST),
+    (ModelRefusalError, ErrorKind.CONTENT_FILTER),
     (ModelAPIError, ErrorKind.OVERLOADED),
 )
 

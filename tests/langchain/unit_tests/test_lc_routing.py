@@ -10,7 +10,7 @@ import httpx
 import pytest
 from langchain.agents import create_agent
 from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.exceptions import ModelConnectionError, ModelRateLimitError
+from langchain_core.exceptions import ModelConnectionError, ModelRateLimitError, ModelRefusalError
 from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
 from langchain_core.prompts import ChatPromptTemplate
@@ -188,6 +188,7 @@ def test_sdk_status_errors_map_to_kinds_over_a_mock_transport() -> None:
         (httpx.ConnectError("c"), ErrorKind.CONNECTION),
         (TimeoutError(), ErrorKind.TIMEOUT),
         (ModelRateLimitError("r"), ErrorKind.RATE_LIMITED),
+        (ModelRefusalError("refused"), ErrorKind.CONTENT_FILTER),
         # the vendor's own words name the kind even without a status (as for LlamaIndex)
         (ValueError("context_length_exceeded: too long"), ErrorKind.CONTEXT_LENGTH),
         (ValueError("boom"), ErrorKind.UNKNOWN),
