@@ -35,8 +35,9 @@ EVAL_SCHEMA = """\b
  "baselines": {"best_single": REPORT, "cheapest": REPORT, "random": REPORT,
                "models": {COLUMN: REPORT}},
  "oracle": REPORT}
-REPORT = {"name", "aiq", "cost_at_90", "cost_at_95" (null if never reached),
-          "best": POINT, "points": [POINT, ...]}
+REPORT = {"name", "aiq", "cost_at_90", "cost_at_95" (on the hull, mixing two settings;
+          null if never reached), "cost_at_90_setting", "cost_at_95_setting" (one setting
+          alone), "best": POINT, "points": [POINT, ...]}
 POINT = {"label", "knob" (cost weight), "quality", "cost_per_1k", "share": {COLUMN: fraction}}
 \b
 --decisions: {"name": POLICY, "points": [{"label": STR, "knob": NUMBER,
@@ -222,7 +223,8 @@ def eval(
 
 def _print_eval(ev: Any) -> None:
     t = Table(title=f"{ev.test_source}: {len(ev.row_ids)} rows, {len(ev.models)} models")
-    for col in ("policy", "AIQ", "best quality", "at $/1k", "$/1k to 90%", "$/1k to 95%"):
+    for col in ("policy", "AIQ", "best quality", "at $/1k", "$/1k to 90%", "$/1k to 95%",
+                "one setting 95%"):
         t.add_column(col, justify="left" if col == "policy" else "right")
 
     def row(name: str, r: Any) -> None:
@@ -230,7 +232,7 @@ def _print_eval(ev: Any) -> None:
             return "-" if v is None else f"{v:.3f}"
 
         t.add_row(name, f"{r.aiq:.3f}", f"{r.best.quality:.3f}", f"{r.best.cost_per_1k:.3f}",
-                  fmt(r.cost_at_90), fmt(r.cost_at_95))
+                  fmt(r.cost_at_90), fmt(r.cost_at_95), fmt(r.cost_at_95_setting))
 
     for name, r in ev.policies.items():
         row(name, r)

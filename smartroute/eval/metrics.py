@@ -16,8 +16,13 @@ Definitions (also in ``docs/eval.md``):
   from the left: spending more never has to lose quality), extend it flat from its rightmost
   point to ``x = 1``, and integrate over [0, 1]. A single model's AIQ is the area under the
   segment from the anchor to its point, then flat.
-* **cost to reach p%** is the lowest cost per 1k among the policy's points whose quality is at
-  least p% of the best single model's quality on the same rows (``None`` when none reaches it).
+* **cost to reach p%** is read off the same hull, in USD per 1k and without clipping: the
+  policy's points plus the cheapest single model's point, upper convex hull, non-decreasing; the
+  lowest cost at which the hull's quality is at least p% of the best single model's quality on
+  the same rows, interpolating along a segment (``None`` when the hull never gets there). A
+  point on a segment is realised by sending each request to one of its two end settings at
+  random, in proportion. ``cost_at_*_setting`` is the stricter figure: the lowest cost of a
+  single knob setting that reaches p% on its own.
 """
 
 from __future__ import annotations
@@ -59,6 +64,8 @@ class PolicyReport:
     cost_at_90: float | None
     cost_at_95: float | None
     best: Point
+    cost_at_90_setting: float | None = None
+    cost_at_95_setting: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +73,8 @@ class PolicyReport:
             "aiq": self.aiq,
             "cost_at_90": self.cost_at_90,
             "cost_at_95": self.cost_at_95,
+            "cost_at_90_setting": self.cost_at_90_setting,
+            "cost_at_95_setting": self.cost_at_95_setting,
             "best": self.best.to_dict(),
             "points": [p.to_dict() for p in self.points],
         }
@@ -150,7 +159,25 @@ def aiq(points: Sequence[Point], scale: Scale) -> float:
     return float(area)
 
 
-def cost_to_reach(points: Sequence[Point], target_quality: float) -> float | None:
+def cost_to_reach(points: Sequence[Point], target_quality: float,
+                  scale: Scale | None = None) -> float | None:
+    """The lowest cost per 1k on the non-decreasing hull of ``points`` (and of the cheapest
+    single model's point when ``scale`` is given) whose quality reaches ``target_quality``."""
+    pts = [(p.cost_per_1k, p.quality) for p in points]
+    if scale is not None:
+        pts.append((scale.c_lo, scale.q_lo))
+    hull = frontier(pts)
+    eps = 1e-12
+    if hull[0][1] >= target_quality - eps:
+        return hull[0][0]
+    for (c0, q0), (c1, q1) in pairwise(hull):
+        if q1 >= target_quality - eps:
+            return c0 + (target_quality - q0) / (q1 - q0) * (c1 - c0)
+    return None
+
+
+def cost_of_setting(points: Sequence[Point], target_quality: float) -> float | None:
+    """The lowest cost per 1k of a single point whose quality reaches ``target_quality``."""
     costs = [p.cost_per_1k for p in points if p.quality >= target_quality - 1e-12]
     return min(costs) if costs else None
 
@@ -159,13 +186,16 @@ def report(name: str, points: Sequence[Point], scale: Scale) -> PolicyReport:
     if not points:
         raise ValueError(f"{name}: no points to report")
     pts = list(points)
+    q90, q95 = 0.90 * scale.q_best, 0.95 * scale.q_best
     return PolicyReport(
         name=name,
         points=pts,
         aiq=aiq(pts, scale),
-        cost_at_90=cost_to_reach(pts, 0.90 * scale.q_best),
-        cost_at_95=cost_to_reach(pts, 0.95 * scale.q_best),
+        cost_at_90=cost_to_reach(pts, q90, scale),
+        cost_at_95=cost_to_reach(pts, q95, scale),
         best=max(pts, key=lambda p: (p.quality, -p.cost_per_1k)),
+        cost_at_90_setting=cost_of_setting(pts, q90),
+        cost_at_95_setting=cost_of_setting(pts, q95),
     )
 
 

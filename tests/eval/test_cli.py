@@ -77,7 +77,9 @@ def test_eval_writes_schema_decisions_and_plot(tmp_path: Path) -> None:
     doc = json.loads(out.read_text())
     assert doc["schema"] == "smartroute.eval/1"
     assert set(doc) >= {"policies", "baselines", "oracle", "scale", "models", "rows"}
-    assert set(doc["policies"]["balanced"]) >= {"aiq", "cost_at_90", "cost_at_95", "points"}
+    assert set(doc["policies"]["balanced"]) >= {
+        "aiq", "cost_at_90", "cost_at_95", "cost_at_90_setting", "cost_at_95_setting", "points"
+    }
     assert doc["baselines"]["best_single"]["best"]["label"] == "dear"
     d = json.loads(dec.read_text())
     assert d["name"] == "balanced"

@@ -13,9 +13,11 @@ from smartroute.eval.metrics import (
     Scale,
     aiq,
     baselines,
+    cost_of_setting,
     cost_to_reach,
     frontier,
     oracle_decisions,
+    report,
     score,
 )
 from smartroute.eval.tables import TableError, open_queries, read_table
@@ -144,5 +146,17 @@ def test_aiq_by_hand() -> None:
 
 def test_cost_to_reach() -> None:
     pts = [Point("a", 0, 0.80, 1.0), Point("b", 1, 0.86, 3.0), Point("c", 2, 0.9, 2.5)]
-    assert cost_to_reach(pts, 0.85) == 2.5
-    assert cost_to_reach(pts, 0.95) is None
+    # hull (1, 0.80) -> (2.5, 0.90); "b" lies under it. 0.85 is half-way along the segment
+    assert cost_to_reach(pts, 0.85) == pytest.approx(1.75)
+    assert cost_of_setting(pts, 0.85) == 2.5
+    assert cost_to_reach(pts, 0.80) == 1.0
+    assert cost_to_reach(pts, 0.95) is None and cost_of_setting(pts, 0.95) is None
+    # with the cheapest single model (cost 0.5, quality 0.6) as the anchor, 0.7 is half-way
+    # along (0.5, 0.6) -> (1, 0.8)
+    anchor = Scale(c_lo=0.5, c_hi=3.0, q_lo=0.6, q_best=0.9)
+    assert cost_to_reach(pts, 0.7, anchor) == pytest.approx(0.75)
+    assert cost_to_reach(pts, 0.7) == 1.0
+    rep = report("p", pts, anchor)
+    assert rep.cost_at_95 == pytest.approx(1.0 + (0.855 - 0.8) / 0.1 * 1.5)
+    assert rep.cost_at_95_setting == 2.5
+    assert rep.to_dict()["cost_at_95_setting"] == 2.5
