@@ -22,10 +22,10 @@ import contextlib
 import itertools
 import json
 import logging
+import os
 import random
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -281,6 +281,9 @@ class FakeProvider:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._stopping: asyncio.Event | None = None
+        self._sleepers: set[asyncio.Future[None]] = set()
+        # merged per-model settings, rebuilt after any change (read on every request)
+        self._merged: dict[str, _ModelConfig] = {}
         self._started = threading.Event()
         self._start_error: BaseException | None = None
 
@@ -301,6 +304,7 @@ class FakeProvider:
         :meth:`clear_fault`. ``reject_prefill=True`` answers 400 when the last message is an
         assistant message."""
         with self._lock:
+            self._merged.clear()
             cfg = self._models.setdefault(model, _ModelConfig())
             if latency is not None:
                 cfg.latency = latency
@@ -322,6 +326,7 @@ class FakeProvider:
 
     def clear_fault(self, model: str = "*") -> FakeProvider:
         with self._lock:
+            self._merged.clear()
             if model in self._models:
                 self._models[model].fault = None
         return self
@@ -348,6 +353,7 @@ class FakeProvider:
     def reset(self) -> FakeProvider:
         """Forget scripts, faults, flaps, per-model settings and recorded attempts."""
         with self._lock:
+            self._merged.clear()
             self._models.clear()
             self._scripts.clear()
             self._flaps.clear()
@@ -468,6 +474,8 @@ class FakeProvider:
     async def _shutdown(self) -> None:
         if self._stopping is not None:
             self._stopping.set()
+        for fut in self._sleepers:
+            _wake(fut)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -477,6 +485,13 @@ class FakeProvider:
     # --- request handling -----------------------------------------------------------------
 
     def _config(self, model: str) -> _ModelConfig:
+        """The model's settings merged over ``"*"`` and the defaults (cached; read-only)."""
+        merged = self._merged.get(model)
+        if merged is None:
+            merged = self._merged[model] = self._merge(model)
+        return merged
+
+    def _merge(self, model: str) -> _ModelConfig:
         own = self._models.get(model)
         star = self._models.get("*")
         merged = _ModelConfig()
@@ -508,7 +523,7 @@ class FakeProvider:
         if cfg.responder is not None:
             out = cfg.responder(model, body)
             return (out if isinstance(out, Fault) else Reply.coerce(out)), cfg
-        return Reply(text=f"[{model}] {_last_user_text(body)}"), cfg
+        return _echo(model, body), cfg
 
     def _record(
         self, model: str, path: str, at: float, stream: bool, outcome: str, api: str
@@ -518,11 +533,22 @@ class FakeProvider:
                 self.attempts.append(AttemptRecord(model, path, at, stream, outcome, api))
 
     async def _sleep(self, seconds: float) -> None:
+        """Wait ``seconds``, or until the server stops. One future and one timer: every answer
+        with latency waits here, and a task per wait (``wait_for``) would double the server's
+        cost per request in benchmarks."""
         if seconds <= 0:
             return
-        assert self._stopping is not None
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
+        if self._stopping is not None and self._stopping.is_set():
+            return
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        timer = loop.call_later(seconds, _wake, fut)
+        self._sleepers.add(fut)
+        try:
+            await fut
+        finally:
+            timer.cancel()
+            self._sleepers.discard(fut)
 
     async def _handle(self, request: web.Request, api: str) -> web.StreamResponse:
         at = time.monotonic()
@@ -544,17 +570,18 @@ class FakeProvider:
             stream = bool(body.get("stream"))
         wire = _WIRE[api]
         outcome, cfg = self._decide(model, body, wire.last_role(body))
-        self._record(
-            model, request.path, at, stream,
-            outcome.kind.value if isinstance(outcome, Fault) else "ok", api,
-        )
+        if self.record:
+            self._record(
+                model, request.path, at, stream,
+                outcome.kind.value if isinstance(outcome, Fault) else "ok", api,
+            )
         latency = cfg.latency() if callable(cfg.latency) else float(cfg.latency or 0.0)
         if isinstance(outcome, Fault):
             fault = outcome
             early = await self._early_fault(request, fault, wire, latency)
             if early is not None:
                 return early
-            reply = Reply(text=f"[{model}] {_last_user_text(body)}")
+            reply = _echo(model, body)
             if fault.kind == FaultKind.CONTENT_FILTER:
                 reply = Reply(text="", finish_reason="content_filter", output_tokens=0)
         else:
@@ -752,9 +779,26 @@ def _last_user_text(body: Mapping[str, Any]) -> str:
 
 
 def _prompt_chars(body: Mapping[str, Any]) -> int:
-    return len(json.dumps(body.get("messages") or body.get("contents") or [])) + len(
-        json.dumps(body.get("system") or body.get("systemInstruction") or "")
+    system = body.get("system") or body.get("systemInstruction")
+    return len(json.dumps(body.get("messages") or body.get("contents") or [])) + (
+        len(json.dumps(system)) if system else 2  # len('""')
     )
+
+
+def _echo(model: str, body: Mapping[str, Any]) -> Reply:
+    """The default answer: the last user message, with estimated usage."""
+    text = f"[{model}] {_last_user_text(body)}"
+    return Reply(text=text, input_tokens=max(1, _prompt_chars(body) // 4),
+                 output_tokens=_estimate_tokens(text))
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+def _hex(nbytes: int) -> str:
+    return os.urandom(nbytes).hex()
 
 
 def _complete_usage(reply: Reply, body: Mapping[str, Any]) -> Reply:
@@ -775,7 +819,7 @@ def _complete_usage(reply: Reply, body: Mapping[str, Any]) -> Reply:
 def _tool_calls(reply: Reply) -> list[tuple[str, str, dict[str, Any]]]:
     out = []
     for i, tc in enumerate(reply.tool_calls):
-        out.append((str(tc.get("id") or f"call_{i}_{uuid.uuid4().hex[:8]}"), str(tc["name"]),
+        out.append((str(tc.get("id") or f"call_{i}_{_hex(4)}"), str(tc["name"]),
                     dict(tc.get("arguments") or {})))
     return out
 
@@ -858,7 +902,7 @@ class _OpenAIWire(_Wire):
                 for cid, name, args in calls
             ]
         return {
-            "id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion",
+            "id": f"chatcmpl-{_hex(6)}", "object": "chat.completion",
             "created": int(time.time()), "model": model,
             "choices": [{"index": 0, "message": message, "logprobs": None,
                          "finish_reason": self._finish(reply)}],
@@ -868,7 +912,7 @@ class _OpenAIWire(_Wire):
     def stream_events(
         self, model: str, body: Mapping[str, Any], reply: Reply, size: int
     ) -> tuple[list[bytes], list[bytes], list[bytes]]:
-        rid, created = f"chatcmpl-{uuid.uuid4().hex[:12]}", int(time.time())
+        rid, created = f"chatcmpl-{_hex(6)}", int(time.time())
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
@@ -932,7 +976,7 @@ class _AnthropicWire(_Wire):
         for cid, name, args in _tool_calls(reply):
             content.append({"type": "tool_use", "id": cid, "name": name, "input": args})
         return {
-            "id": f"msg_{uuid.uuid4().hex[:20]}", "type": "message", "role": "assistant",
+            "id": f"msg_{_hex(10)}", "type": "message", "role": "assistant",
             "model": model, "content": content, "stop_reason": self._stop(reply),
             "stop_sequence": None, "usage": self._usage(reply),
         }
@@ -943,7 +987,7 @@ class _AnthropicWire(_Wire):
         start = {
             "type": "message_start",
             "message": {
-                "id": f"msg_{uuid.uuid4().hex[:20]}", "type": "message", "role": "assistant",
+                "id": f"msg_{_hex(10)}", "type": "message", "role": "assistant",
                 "model": model, "content": [], "stop_reason": None, "stop_sequence": None,
                 "usage": self._usage(reply, output=1),
             },
@@ -1027,13 +1071,13 @@ class _GeminiWire(_Wire):
                 "finishReason": self._FINISH.get(reason, reason.upper()), "index": 0,
             }],
             "usageMetadata": self._usage(reply),
-            "modelVersion": model, "responseId": uuid.uuid4().hex[:16],
+            "modelVersion": model, "responseId": _hex(8),
         }
 
     def stream_events(
         self, model: str, body: Mapping[str, Any], reply: Reply, size: int
     ) -> tuple[list[bytes], list[bytes], list[bytes]]:
-        rid = uuid.uuid4().hex[:16]
+        rid = _hex(8)
 
         def event(parts: list[dict[str, Any]], finish: str | None = None,
                   usage: bool = False) -> bytes:
