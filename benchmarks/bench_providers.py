@@ -10,11 +10,13 @@ Runs the FakeProvider in a separate process (0 ms and 50 ms latency) and measure
 - ``routed/httpx``     ``router.achat`` via ``OpenAICompatible(transport="httpx")``
 
 Columns: requests/s, p50/p99 latency, client CPU microseconds per request (process CPU time over
-completed requests; the server runs in another process), and for routed rows the CPU ratio to the
-same transport's raw POST. Targets: routed CPU <= 1.3x raw at concurrency 1; >= 1,500 req/s at
+completed requests), server CPU microseconds per request (the FakeProvider process, from
+/proc; both share this machine's cores), and for routed rows the CPU ratio to the same transport's
+raw POST. Targets: routed CPU <= 1.3x raw at concurrency 1; >= 1,500 req/s at
 concurrency 256 with 50 ms latency.
 
     .venv/bin/python benchmarks/bench_providers.py [--seconds 4] [--profile]
+        [--concurrency 256] [--latency-ms 50] [--cases httpx+aiohttp routed/aiohttp]
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import asyncio
 import cProfile
 import io
 import json
+import os
 import pstats
 import statistics
 import subprocess
@@ -59,7 +62,19 @@ def start_server(latency: float) -> tuple[subprocess.Popen[str], str]:
 Call = Callable[[], Awaitable[Any]]
 
 
-async def closed_loop(call: Call, concurrency: int, seconds: float) -> dict[str, float]:
+def process_cpu(pid: int) -> float:
+    """Seconds of CPU (user + system) the process has used; 0.0 where /proc is missing."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def closed_loop(
+    call: Call, concurrency: int, seconds: float, server_pid: int = 0
+) -> dict[str, float]:
     for _ in range(min(concurrency, 8)):
         await call()
     latencies: list[float] = []
@@ -71,9 +86,11 @@ async def closed_loop(call: Call, concurrency: int, seconds: float) -> dict[str,
             await call()
             latencies.append(time.perf_counter() - t0)
 
+    server0 = process_cpu(server_pid) if server_pid else 0.0
     cpu0, wall0 = time.process_time(), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    server = process_cpu(server_pid) - server0 if server_pid else 0.0
     latencies.sort()
     n = len(latencies)
     return {
@@ -82,10 +99,13 @@ async def closed_loop(call: Call, concurrency: int, seconds: float) -> dict[str,
         "p50": statistics.median(latencies) * 1000,
         "p99": latencies[min(n - 1, int(n * 0.99))] * 1000,
         "cpu_us": cpu / n * 1e6,
+        "server_us": server / n * 1e6,
     }
 
 
-async def run_case(name: str, base: str, concurrency: int, seconds: float) -> dict[str, float]:
+async def run_case(
+    name: str, base: str, concurrency: int, seconds: float, server_pid: int = 0
+) -> dict[str, float]:
     url = base + "/chat/completions"
     headers = {"authorization": "Bearer bench", "content-type": "application/json"}
     payload = json.dumps(BODY).encode()
@@ -100,7 +120,7 @@ async def run_case(name: str, base: str, concurrency: int, seconds: float) -> di
             return json.loads(r.content)
 
         try:
-            return await closed_loop(call, concurrency, seconds)
+            return await closed_loop(call, concurrency, seconds, server_pid)
         finally:
             await client.aclose()
     if name == "aiohttp":
@@ -111,7 +131,7 @@ async def run_case(name: str, base: str, concurrency: int, seconds: float) -> di
                 return json.loads(await r.read())
 
         try:
-            return await closed_loop(acall, concurrency, seconds)
+            return await closed_loop(acall, concurrency, seconds, server_pid)
         finally:
             await session.close()
     transport = "aiohttp" if name == "routed/aiohttp" else "httpx"
@@ -122,7 +142,7 @@ async def run_case(name: str, base: str, concurrency: int, seconds: float) -> di
         return await router.achat(BODY["messages"])
 
     try:
-        return await closed_loop(rcall, concurrency, seconds)
+        return await closed_loop(rcall, concurrency, seconds, server_pid)
     finally:
         await router.aclose()
 
@@ -131,46 +151,58 @@ CASES = ["httpx", "httpx+aiohttp", "aiohttp", "routed/aiohttp", "routed/httpx"]
 RAW_OF = {"routed/aiohttp": "httpx+aiohttp", "routed/httpx": "httpx"}
 
 
-async def profile_routed(base: str, n: int = 2000) -> str:
+async def profile_routed(base: str, concurrency: int, n: int = 2000) -> str:
+    """cProfile of ``n`` routed calls made by ``concurrency`` workers (the profile covers the
+    whole event loop, so at high concurrency it includes the transport's work)."""
     target = OpenAICompatible(MODEL, base_url=base, api_key="bench")
     router = Router([target], RoutingPolicy.balanced())
-    for _ in range(50):
-        await router.achat(BODY["messages"])
+
+    async def worker(k: int) -> None:
+        for _ in range(k):
+            await router.achat(BODY["messages"])
+
+    await asyncio.gather(*(worker(2) for _ in range(concurrency)))
     prof = cProfile.Profile()
     prof.enable()
-    for _ in range(n):
-        await router.achat(BODY["messages"])
+    await asyncio.gather(*(worker(max(1, n // concurrency)) for _ in range(concurrency)))
     prof.disable()
     await router.aclose()
     out = io.StringIO()
-    pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(25)
+    stats = pstats.Stats(prof, stream=out)
+    stats.sort_stats("cumulative").print_stats(30)
+    stats.sort_stats("tottime").print_stats(30)
     return out.getvalue()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=4.0, help="measuring time per cell")
-    parser.add_argument("--profile", action="store_true", help="cProfile routed calls (0 ms)")
+    parser.add_argument("--profile", action="store_true",
+                        help="cProfile routed calls at each latency and concurrency")
     parser.add_argument("--concurrency", type=int, nargs="*", default=[1, 32, 256])
     parser.add_argument("--latency-ms", type=float, nargs="*", default=[0.0, 50.0])
+    parser.add_argument("--cases", nargs="*", default=CASES, choices=CASES)
     args = parser.parse_args(argv)
     print(f"{'latency':>7} {'conc':>5} {'client':<15} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'CPU us/req':>10} {'CPU vs raw':>10}")
+          f"{'CPU us/req':>10} {'CPU vs raw':>10} {'server us/req':>13}")
     for latency_ms in args.latency_ms:
         proc, base = start_server(latency_ms / 1000.0)
         try:
             for conc in args.concurrency:
                 results: dict[str, dict[str, float]] = {}
-                for case in CASES:
-                    r = asyncio.run(run_case(case, base, conc, args.seconds))
+                for case in args.cases:
+                    r = asyncio.run(run_case(case, base, conc, args.seconds, proc.pid))
                     results[case] = r
                     raw = RAW_OF.get(case)
-                    ratio = f"{r['cpu_us'] / results[raw]['cpu_us']:.2f}x" if raw else ""
+                    ratio = (
+                        f"{r['cpu_us'] / results[raw]['cpu_us']:.2f}x" if raw in results else ""
+                    )
                     print(f"{latency_ms:>5.0f}ms {conc:>5} {case:<15} {r['rps']:>8.0f} "
-                          f"{r['p50']:>8.1f} {r['p99']:>8.1f} {r['cpu_us']:>10.0f} {ratio:>10}",
+                          f"{r['p50']:>8.1f} {r['p99']:>8.1f} {r['cpu_us']:>10.0f} {ratio:>10} "
+                          f"{r['server_us']:>13.0f}",
                           flush=True)
-            if args.profile and latency_ms == 0:
-                print(asyncio.run(profile_routed(base)))
+                if args.profile:
+                    print(asyncio.run(profile_routed(base, conc)))
         finally:
             proc.terminate()
             proc.wait(10)
