@@ -458,7 +458,7 @@ class Executor:
                     if cm.expired():
                         raise _timeout_error(kind, wait, c) from exc
                     raise
-                if first and chunk.has_content:
+                if first and chunk.has_output:
                     first = False
                     ttft.value = call.clock() - start
                 yield chunk
@@ -512,7 +512,7 @@ class Executor:
                     return
                 if tag == 2:
                     raise value
-                if first and value.has_content:
+                if first and value.has_output:
                     first = False
                     ttft.value = call.clock() - start
                 yield value
@@ -690,7 +690,7 @@ class _StreamSession:
 
     def feed(self, chunk: ChatChunk) -> ChatChunk | None:
         self.acc.add(chunk)
-        if not chunk.has_content:
+        if not chunk.has_output:
             return None
         self.emitted += chunk.text
         return _strip(chunk)
@@ -741,7 +741,7 @@ def _timed(it: Iterator[ChatChunk], call: Call, att: Attempt, ttft: _Box) -> Ite
     first = True
     try:
         for chunk in it:
-            if first and chunk.has_content:
+            if first and chunk.has_output:
                 first = False
                 ttft.value = call.clock() - start
             yield chunk

@@ -83,7 +83,7 @@ class _AsyncRace(_Race):
         try:
             async for chunk in it:
                 got.append(chunk)
-                if chunk.has_content:
+                if chunk.has_output:
                     return got, it
         except BaseException:
             await it.aclose()
@@ -267,7 +267,7 @@ class _SyncRace(_Race):
                     return c, att, resp, boxes[rid], rid, items, stops
                 accs[rid].add(value)
                 firsts[rid].append(value)
-                if value.has_content and boxes[rid].value is None:
+                if value.has_output and boxes[rid].value is None:
                     boxes[rid].value = call.clock() - call.t0 - att.started_s
                     if self.streaming:
                         winner = rid

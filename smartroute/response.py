@@ -30,9 +30,14 @@ class Usage(BaseModel):
 
 
 class ChatResponse(BaseModel):
-    """A complete answer. ``decision`` is set by the router: who answered, why, at what cost."""
+    """A complete answer. ``decision`` is set by the router: who answered, why, at what cost.
+
+    ``reasoning`` is the model's visible thinking where the vendor returns it (DeepSeek's
+    ``reasoning_content``, Anthropic's thinking blocks, Gemini's thought parts); it is kept out
+    of ``text`` so that the answer reads the same whichever candidate produced it."""
 
     text: str = ""
+    reasoning: str = ""
     tool_calls: list[ToolCall] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
     finish_reason: str | None = None
@@ -75,9 +80,14 @@ class ToolCallDelta(BaseModel):
 
 
 class ChatChunk(BaseModel):
-    """One streamed piece. ``usage``/``finish_reason``/``decision`` arrive on the final chunks."""
+    """One streamed piece. ``usage``/``finish_reason``/``decision`` arrive on the final chunks.
+
+    A chunk may carry only ``reasoning``: it is forwarded and counts as the first token (the
+    model is answering), but it is not answer content, so a stream that fails after reasoning
+    alone can still fall back to another candidate."""
 
     text: str = ""
+    reasoning: str = ""
     tool_call_deltas: list[ToolCallDelta] = Field(default_factory=list)
     usage: Usage | None = None
     finish_reason: str | None = None
@@ -88,3 +98,8 @@ class ChatChunk(BaseModel):
     @property
     def has_content(self) -> bool:
         return bool(self.text or self.tool_call_deltas)
+
+    @property
+    def has_output(self) -> bool:
+        """Content or reasoning: anything a caller should see as it arrives."""
+        return bool(self.text or self.tool_call_deltas or self.reasoning)

@@ -12,10 +12,11 @@ from smartroute.response import ChatChunk, ChatResponse, Usage
 class ChunkAccumulator:
     """Collects text, tool-call fragments, usage and finish reason from chunks."""
 
-    __slots__ = ("_text", "_tools", "chunks", "finish_reason", "model", "usage")
+    __slots__ = ("_reasoning", "_text", "_tools", "chunks", "finish_reason", "model", "usage")
 
     def __init__(self) -> None:
         self._text: list[str] = []
+        self._reasoning: list[str] = []
         self._tools: dict[int, dict[str, Any]] = {}
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
@@ -26,6 +27,8 @@ class ChunkAccumulator:
         self.chunks += 1
         if chunk.text:
             self._text.append(chunk.text)
+        if chunk.reasoning:
+            self._reasoning.append(chunk.reasoning)
         for d in chunk.tool_call_deltas:
             slot = self._tools.setdefault(d.index, {"id": None, "name": None, "args": []})
             if d.id:
@@ -44,6 +47,10 @@ class ChunkAccumulator:
     @property
     def text(self) -> str:
         return "".join(self._text)
+
+    @property
+    def reasoning(self) -> str:
+        return "".join(self._reasoning)
 
     @property
     def has_content(self) -> bool:
@@ -68,6 +75,7 @@ class ChunkAccumulator:
     def response(self) -> ChatResponse:
         return ChatResponse(
             text=self.text,
+            reasoning=self.reasoning,
             tool_calls=self.tool_calls(),
             usage=self.usage or Usage(),
             finish_reason=self.finish_reason,
