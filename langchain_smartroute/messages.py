@@ -208,13 +208,33 @@ def neutral_usage(meta: UsageMetadata | None) -> Usage:
     )
 
 
+REASONING_KEY = "reasoning_content"
+
+
+def reasoning_of(msg: BaseMessage) -> str:
+    """The reasoning text of a LangChain message: its ``reasoning`` content blocks, or the
+    ``reasoning_content`` extra that DeepSeek-style integrations set (``content_blocks`` reads
+    both)."""
+    if not isinstance(msg.content, list) and REASONING_KEY not in msg.additional_kwargs:
+        return ""
+    return "".join(
+        str(b.get("reasoning") or "") for b in msg.content_blocks if b.get("type") == "reasoning"
+    )
+
+
+def _reasoning_kwargs(reasoning: str) -> dict[str, Any]:
+    return {REASONING_KEY: reasoning} if reasoning else {}
+
+
 def ai_message(resp: ChatResponse) -> AIMessage:
-    """A neutral answer (from one of smartroute's own provider targets) as an ``AIMessage``."""
+    """A neutral answer (from one of smartroute's own provider targets) as an ``AIMessage``;
+    reasoning goes where LangChain's ``content_blocks`` finds it (``reasoning_content``)."""
     meta: dict[str, Any] = {"finish_reason": resp.finish_reason}
     if resp.model:
         meta["model_name"] = resp.model
     return AIMessage(
         content=resp.text,
+        additional_kwargs=_reasoning_kwargs(resp.reasoning),
         tool_calls=[tool_call(name=c.name, args=c.arguments, id=c.id) for c in resp.tool_calls],
         usage_metadata=usage_metadata(resp.usage),
         response_metadata=meta,
@@ -225,6 +245,7 @@ def ai_message(resp: ChatResponse) -> AIMessage:
 def ai_chunk(chunk: ChatChunk) -> AIMessageChunk:
     return AIMessageChunk(
         content=chunk.text,
+        additional_kwargs=_reasoning_kwargs(chunk.reasoning),
         tool_call_chunks=[
             tool_call_chunk(name=d.name, args=d.arguments or None, id=d.id, index=d.index)
             for d in chunk.tool_call_deltas

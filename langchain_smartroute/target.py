@@ -34,7 +34,12 @@ from langchain_core.messages.ai import UsageMetadata, add_usage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import RunnableBinding
 
-from langchain_smartroute.messages import neutral_usage, to_langchain_message
+from langchain_smartroute.messages import (
+    REASONING_KEY,
+    neutral_usage,
+    reasoning_of,
+    to_langchain_message,
+)
 from smartroute.capability import ProviderCapability
 from smartroute.errors import ErrorKind, ProviderError, provider_error
 from smartroute.providers.errors import error_from_sdk
@@ -176,6 +181,7 @@ class LangChainTarget(TargetIdentity):
         model = meta.get("model_name") or meta.get("model")
         return ChatResponse(
             text=msg.text,
+            reasoning=reasoning_of(msg),
             tool_calls=[
                 ToolCall(id=tc.get("id") or f"call_{i}", name=tc["name"], arguments=tc["args"])
                 for i, tc in enumerate(msg.tool_calls)
@@ -201,6 +207,9 @@ class LangChainTarget(TargetIdentity):
                 }
                 for i, tc in enumerate(msg.tool_calls)
             ],
+            additional_kwargs={
+                k: v for k, v in msg.additional_kwargs.items() if k == REASONING_KEY
+            },
             id=msg.id,
         )
         deltas = [
@@ -208,7 +217,7 @@ class LangChainTarget(TargetIdentity):
             for i, c in enumerate(resp.tool_calls)
         ]
         return [
-            ChatChunk(text=resp.text, tool_call_deltas=deltas, raw=chunk),
+            ChatChunk(text=resp.text, reasoning=resp.reasoning, tool_call_deltas=deltas, raw=chunk),
             ChatChunk(usage=resp.usage, finish_reason=resp.finish_reason, model=resp.model),
         ]
 
@@ -319,7 +328,8 @@ class _StreamState:
             self.meta.update(info)
         tccs = getattr(msg, "tool_call_chunks", None) or []
         text = msg.text
-        if not text and not tccs:
+        reasoning = reasoning_of(msg)
+        if not text and not tccs and not reasoning:
             return None
         deltas = [
             ToolCallDelta(
@@ -338,7 +348,7 @@ class _StreamState:
             msg = msg.model_copy(
                 update={"usage_metadata": None, "response_metadata": {**keep, **extra}}
             )
-        return ChatChunk(text=text, tool_call_deltas=deltas, raw=msg)
+        return ChatChunk(text=text, reasoning=reasoning, tool_call_deltas=deltas, raw=msg)
 
     def final(self) -> ChatChunk:
         model = self.meta.get("model_name") or self.meta.get("model")

@@ -16,6 +16,7 @@ from llama_index.core.base.llms.types import (
     ImageBlock,
     MessageRole,
     TextBlock,
+    ThinkingBlock,
     ToolCallBlock,
 )
 from llama_index.core.llms.llm import ToolSelection
@@ -152,9 +153,20 @@ def tool_call_blocks(calls: Iterable[ToolCall]) -> list[ToolCallBlock]:
     ]
 
 
-def assistant_message(text: str, tool_calls: Sequence[ToolCall] = ()) -> ChatMessage:
-    """An answer as LlamaIndex integrations shape it: a text block, then one block per call."""
-    blocks: list[Any] = [TextBlock(text=text)]
+THINKING_DELTA = "thinking_delta"
+
+
+def reasoning_of(message: ChatMessage) -> str:
+    return "".join(b.content or "" for b in message.blocks if isinstance(b, ThinkingBlock))
+
+
+def assistant_message(
+    text: str, tool_calls: Sequence[ToolCall] = (), reasoning: str = ""
+) -> ChatMessage:
+    """An answer as LlamaIndex integrations shape it: the thinking block if any, a text block,
+    then one block per call."""
+    blocks: list[Any] = [ThinkingBlock(content=reasoning)] if reasoning else []
+    blocks.append(TextBlock(text=text))
     blocks.extend(tool_call_blocks(tool_calls))
     return ChatMessage(role=MessageRole.ASSISTANT, blocks=blocks)
 

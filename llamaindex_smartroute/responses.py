@@ -11,7 +11,7 @@ from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse, CompletionResponse
 
-from llamaindex_smartroute.messages import assistant_message
+from llamaindex_smartroute.messages import THINKING_DELTA, assistant_message
 from smartroute.response import ChatChunk, Usage
 from smartroute.response import ChatResponse as NeutralResponse
 from smartroute.streaming import ChunkAccumulator
@@ -33,12 +33,12 @@ def native_of(value: Any) -> ChatResponse | None:
 
 
 def _message(text: str, native: ChatResponse | None, fallback: ChunkAccumulator | None = None,
-             tool_calls: Any = ()) -> ChatMessage:
+             tool_calls: Any = (), reasoning: str = "") -> ChatMessage:
     if native is not None and (native.message.content or "") == text:
         return native.message
     if fallback is not None:
-        return assistant_message(text, fallback.tool_calls())
-    return assistant_message(text, tool_calls)
+        return assistant_message(text, fallback.tool_calls(), fallback.reasoning)
+    return assistant_message(text, tool_calls, reasoning)
 
 
 def to_llama_response(resp: NeutralResponse) -> ChatResponse:
@@ -49,7 +49,7 @@ def to_llama_response(resp: NeutralResponse) -> ChatResponse:
     if resp.decision is not None:
         extra[DECISION_KEY] = resp.decision.model_dump(mode="json")
     return ChatResponse(
-        message=_message(resp.text, native, tool_calls=resp.tool_calls),
+        message=_message(resp.text, native, tool_calls=resp.tool_calls, reasoning=resp.reasoning),
         raw=native.raw if native is not None else resp.raw,
         additional_kwargs=extra,
     )
@@ -72,10 +72,10 @@ class StreamFolder:
         native = native_of(chunk.raw)
         if native is not None:
             self._native = native
-        closing = not chunk.has_content and (
+        closing = not chunk.has_output and (
             chunk.decision is not None or chunk.usage is not None or bool(chunk.finish_reason)
         )
-        if not closing and not chunk.has_content:
+        if not closing and not chunk.has_output:
             return None
         source = native or (self._native if closing else None)
         extra: dict[str, Any] = dict(source.additional_kwargs) if source is not None else {}
@@ -83,6 +83,9 @@ class StreamFolder:
             extra.update(usage_kwargs(chunk.usage or self._acc.usage or Usage()))
         if chunk.decision is not None:
             extra[DECISION_KEY] = chunk.decision.model_dump(mode="json")
+        extra.pop(THINKING_DELTA, None)
+        if chunk.reasoning:
+            extra[THINKING_DELTA] = chunk.reasoning
         return ChatResponse(
             message=_message(self._acc.text, source, self._acc),
             delta=chunk.text,

@@ -30,7 +30,12 @@ from llama_index.core.tools.types import BaseTool, ToolMetadata, ToolOutput
 
 from llamaindex_smartroute.calls import NativeCall, native_call
 from llamaindex_smartroute.errors import to_provider_error
-from llamaindex_smartroute.messages import to_llama_messages, tool_calls_of
+from llamaindex_smartroute.messages import (
+    THINKING_DELTA,
+    reasoning_of,
+    to_llama_messages,
+    tool_calls_of,
+)
 from smartroute import catalog
 from smartroute.capability import ProviderCapability
 from smartroute.features import estimate_tokens
@@ -251,6 +256,7 @@ class LlamaIndexTarget(TargetIdentity):
         calls = tool_calls_of(native.message)
         return NeutralResponse(
             text=text,
+            reasoning=reasoning_of(native.message),
             tool_calls=calls,
             usage=self._usage(native, request, text),
             finish_reason=_finish_reason(native, bool(calls)),
@@ -402,7 +408,8 @@ class LlamaIndexTarget(TargetIdentity):
 
 
 class _DeltaFold:
-    """Native cumulative responses -> neutral chunks holding only the new text."""
+    """Native cumulative responses -> neutral chunks holding only the new text (and the
+    ``thinking_delta`` LlamaIndex integrations report beside it)."""
 
     __slots__ = ("last", "model", "parts", "seen")
 
@@ -424,10 +431,12 @@ class _DeltaFold:
         else:
             delta = content[len(self.seen):] if content.startswith(self.seen) else ""
         self.seen = content
-        if not delta:
+        thinking = native.additional_kwargs.get(THINKING_DELTA) or ""
+        if not delta and not thinking:
             return None
-        self.parts.append(delta)
-        return ChatChunk(text=delta, model=self.model, raw=native)
+        if delta:
+            self.parts.append(delta)
+        return ChatChunk(text=delta, reasoning=str(thinking), model=self.model, raw=native)
 
 
 def _completion_chunk(r: CompletionResponse) -> ChatResponse:

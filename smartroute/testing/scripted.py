@@ -125,7 +125,8 @@ class ScriptedTarget(TargetIdentity):
         return float(self.latency(request) if callable(self.latency) else self.latency)
 
     def _chunks(self, resp: ChatResponse) -> list[ChatChunk]:
-        out = [
+        out = [ChatChunk(reasoning=resp.reasoning)] if resp.reasoning else []
+        out += [
             ChatChunk(text=resp.text[i : i + self.chunk_chars])
             for i in range(0, len(resp.text), self.chunk_chars)
         ]

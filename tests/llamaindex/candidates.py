@@ -6,8 +6,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
-from llama_index.core.base.llms.types import ChatMessage, MessageRole
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    ChatResponseAsyncGen,
+    ChatResponseGen,
+    MessageRole,
+    TextBlock,
+    ThinkingBlock,
+)
 from llama_index.core.llms import MockLLM
+from llama_index.core.llms.callbacks import llm_chat_callback
 from llama_index.core.llms.mock import MockFunctionCallingLLM
 
 from llamaindex_smartroute import LlamaIndexTarget
@@ -68,3 +77,41 @@ def named(llm: Any, name: str, capability: ProviderCapability = FAST) -> LlamaIn
 
 def mock_llm(name: str = "echo", capability: ProviderCapability = FAST) -> LlamaIndexTarget:
     return named(MockLLM(), name, capability)
+
+
+class ThinkingLLM(MockFunctionCallingLLM):
+    """Answers ``text`` after ``thinking``, shaped as LlamaIndex's thinking integrations shape
+    it: a ``ThinkingBlock`` in the message, and while streaming a first response whose delta is
+    empty and whose ``additional_kwargs["thinking_delta"]`` holds the thinking."""
+
+    thinking: str = "Let me think."
+    text: str = "Paris."
+
+    def _message(self, text: str) -> ChatMessage:
+        blocks: list[Any] = [ThinkingBlock(content=self.thinking), TextBlock(text=text)]
+        return ChatMessage(role=MessageRole.ASSISTANT, blocks=blocks)
+
+    def _responses(self) -> list[ChatResponse]:
+        first = ChatResponse(
+            message=self._message(""), delta="",
+            additional_kwargs={"thinking_delta": self.thinking},
+        )
+        return [first, ChatResponse(message=self._message(self.text), delta=self.text)]
+
+    @llm_chat_callback()
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        return ChatResponse(message=self._message(self.text))
+
+    @llm_chat_callback()
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        yield from self._responses()
+
+    @llm_chat_callback()
+    async def astream_chat(
+        self, messages: Sequence[ChatMessage], **kwargs: Any
+    ) -> ChatResponseAsyncGen:
+        async def gen() -> ChatResponseAsyncGen:
+            for r in self._responses():
+                yield r
+
+        return gen()

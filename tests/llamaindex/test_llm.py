@@ -10,7 +10,12 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from llama_index.core.base.llms.types import ChatMessage, MessageRole, ToolCallBlock
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    MessageRole,
+    ThinkingBlock,
+    ToolCallBlock,
+)
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.llms import MockLLM
 from llama_index.core.prompts import PromptTemplate
@@ -32,6 +37,7 @@ from smartroute.testing.scripted import ScriptedTarget
 from tests.llamaindex.candidates import (
     FAST,
     STRONG,
+    ThinkingLLM,
     fc_llm,
     mock_llm,
     named,
@@ -528,3 +534,37 @@ def test_a_ready_router_can_be_given() -> None:
 def test_custom_callback_manager_is_not_required() -> None:
     llm = SmartRouterLLM([MockLLM()], callback_manager=CallbackManager([]))
     assert llm.chat(USER).message.content == "user: What is the capital of France?\nassistant: "
+
+
+# --- reasoning ----------------------------------------------------------------------------------
+
+
+def _thinking(message: ChatMessage) -> str:
+    return "".join(b.content or "" for b in message.blocks if isinstance(b, ThinkingBlock))
+
+
+def test_candidate_thinking_streams_as_thinking_delta() -> None:
+    llm = router_llm(named(ThinkingLLM(), "thinker"))
+    items = list(llm.stream_chat(USER))
+    assert items[0].delta == "" and items[0].additional_kwargs["thinking_delta"] == "Let me think."
+    assert "".join(i.delta or "" for i in items) == "Paris."
+    assert all("thinking_delta" not in i.additional_kwargs for i in items[1:])
+    done = llm.chat(USER)
+    assert done.message.content == "Paris." and _thinking(done.message) == "Let me think."
+
+
+async def test_candidate_thinking_in_astream_chat() -> None:
+    llm = router_llm(named(ThinkingLLM(thinking="Hmm."), "thinker"))
+    items = [i async for i in await llm.astream_chat(USER)]
+    assert items[0].additional_kwargs.get("thinking_delta") == "Hmm."
+    assert items[-1].message.content == "Paris."
+
+
+def test_smartroute_target_reasoning_becomes_a_thinking_block() -> None:
+    answer = NeutralResponse(text="42", reasoning="6 x 7", finish_reason="stop")
+    llm = SmartRouterLLM([ScriptedTarget("deepseek-reasoner", name="r", script=answer)])
+    done = llm.chat(USER)
+    assert done.message.content == "42" and _thinking(done.message) == "6 x 7"
+    items = list(llm.stream_chat(USER))
+    assert items[0].delta == "" and items[0].additional_kwargs["thinking_delta"] == "6 x 7"
+    assert items[-1].message.content == "42" and _thinking(items[-1].message) == "6 x 7"

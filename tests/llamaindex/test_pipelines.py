@@ -283,3 +283,17 @@ async def test_llamaindex_openai_candidate_over_loopback(
     assert str(result) == "The sum is 5." and tool_log == [(2, 3)]
     assert [x.target for x in llm.decisions[-2:]] == ["oa", "oa"]
     await llm.router.aclose()
+
+
+async def test_function_agent_streams_a_candidates_thinking() -> None:
+    from llama_index.core.agent.workflow import AgentStream
+
+    from tests.llamaindex.candidates import ThinkingLLM, named
+
+    router = SmartRouterLLM([named(ThinkingLLM(thinking="Recall capitals.", text="Paris."), "t")])
+    agent = FunctionAgent(tools=[ADD], llm=router, streaming=True)
+    handler = agent.run("Capital of France?")
+    thinking = [ev.thinking_delta async for ev in handler.stream_events()
+                if isinstance(ev, AgentStream) and ev.thinking_delta]
+    assert str(await handler) == "Paris."
+    assert thinking == ["Recall capitals."]

@@ -134,3 +134,42 @@ def test_malformed_first_chunk_falls_back():
     good = ScriptedTarget("good", cap(2.0), script="fine")
     r = Router([bad, good], RoutingPolicy.cheapest().retries(0))
     assert "".join(c.text for c in r.stream("hi")) == "fine"
+
+
+# --- reasoning chunks ---------------------------------------------------------------------------
+
+
+def thinker(name="thinker", price=1.0, **kw):
+    from smartroute import ChatResponse
+
+    answer = ChatResponse(text="forty-two", reasoning="six times seven", finish_reason="stop")
+    return ScriptedTarget(name, cap(price), script=answer, **kw)
+
+
+def test_reasoning_is_forwarded_first_and_kept_apart_from_the_answer():
+    r = Router([thinker()], RoutingPolicy.cheapest())
+    chunks = list(r.stream("hi"))
+    assert chunks[0].reasoning == "six times seven" and chunks[0].text == ""
+    assert "".join(c.text for c in chunks) == "forty-two"
+    resp = r.chat("hi")
+    assert resp.text == "forty-two" and resp.reasoning == "six times seven"
+
+
+async def test_reasoning_counts_as_the_first_token():
+    # reasoning after 0.1 s, the text only after ~1 s: a 0.5 s TTFT limit is met by the reasoning
+    slow_text = thinker(latency=2.0, ttft=0.1)
+    r = Router([slow_text], RoutingPolicy.cheapest().timeouts(ttft=0.5))
+    chunks = [c async for c in r.astream("hi")]
+    d = chunks[-1].decision
+    assert "".join(c.text for c in chunks) == "forty-two"
+    assert d.attempts[0].error_kind is None and d.ttft_s is not None and d.ttft_s < 0.5
+
+
+def test_a_stream_broken_after_reasoning_alone_falls_back():
+    # the caller saw reasoning but no answer text: the next candidate answers cleanly
+    cut = thinker("cut", fail_after_chunks=1)
+    good = ScriptedTarget("good", cap(2.0), script="clean answer")
+    chunks = list(Router([cut, good], RoutingPolicy.cheapest()).stream("hi"))
+    assert chunks[0].reasoning == "six times seven"
+    assert "".join(c.text for c in chunks) == "clean answer"
+    assert [a.target for a in chunks[-1].decision.attempts] == ["cut", "good"]

@@ -4,7 +4,8 @@ It answers from its input: with tools bound and a user turn last (or a forced
 ``tool_choice``) it calls a tool with arguments built from the tool's JSON schema (integers are
 taken from the prompt in order); with a JSON ``response_format`` it answers JSON matching the
 schema; otherwise it replies ``"[<model>] <last user text>"``. ``errors`` are raised first, one
-per call, to exercise fallback.
+per call, to exercise fallback. With ``reasoning`` set, text answers start with a reasoning
+content block (streamed as its own chunk first), as thinking models' integrations do.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class ScriptedChatModel(BaseChatModel):
     model: str = "scripted"
     errors: list[Exception] = Field(default_factory=list)
     chunk_words: int = 1
+    reasoning: str = ""
 
     _calls: list[dict[str, Any]] = PrivateAttr(default_factory=list)
 
@@ -126,8 +128,14 @@ class ScriptedChatModel(BaseChatModel):
         for s in stop or ():
             if s and s in text:
                 text = text[: text.index(s)] or text
+        content: Any = text
+        if self.reasoning:
+            content = [
+                {"type": "reasoning", "reasoning": self.reasoning},
+                {"type": "text", "text": text},
+            ]
         return AIMessage(
-            content=text,
+            content=content,
             usage_metadata=_usage(usage_in, _tokens(text)),
             response_metadata={"model_name": self.model, "finish_reason": "stop"},
         )
@@ -143,6 +151,12 @@ class ScriptedChatModel(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=msg)])
 
     def _chunks(self, msg: AIMessage) -> Iterator[ChatGenerationChunk]:
+        if isinstance(msg.content, list) and self.reasoning:
+            yield ChatGenerationChunk(
+                message=AIMessageChunk(
+                    content=[{"type": "reasoning", "reasoning": self.reasoning, "index": 0}]
+                )
+            )
         words = re.findall(r"\S+\s*", msg.text)
         for i in range(0, len(words), self.chunk_words):
             yield ChatGenerationChunk(

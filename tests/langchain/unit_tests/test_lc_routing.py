@@ -349,3 +349,50 @@ def test_agent_stream_mode_messages_tokens_once() -> None:
             final = chunk
     assert "".join(pieces) == "[first] the tool said 6"
     assert final is not None
+
+
+# --- reasoning --------------------------------------------------------------------------------
+
+
+def _reasoning_of(msg: Any) -> str:
+    return "".join(b.get("reasoning", "") for b in msg.content_blocks if b["type"] == "reasoning")
+
+
+def test_candidate_reasoning_streams_first_and_survives_invoke() -> None:
+    runs = Runs()
+    thinker = ScriptedChatModel(model="thinker", reasoning="Let me think.")
+    router = _router(thinker)
+    chunks = list(router.stream("hi", config={"callbacks": [runs]}))
+    # the reasoning chunk is forwarded as it arrives, before any text
+    assert _reasoning_of(chunks[0]) == "Let me think." and chunks[0].text == ""
+    full = chunks[0]
+    for c in chunks[1:]:
+        full = full + c
+    assert full.text == "[thinker] hi"
+    assert _reasoning_of(full) == "Let me think."
+    assert len(runs.starts) == 1 and len(runs.ends) == 1
+    out = router.invoke("hi")
+    assert out.text == "[thinker] hi" and _reasoning_of(out) == "Let me think."
+
+
+async def test_candidate_reasoning_in_astream() -> None:
+    router = _router(ScriptedChatModel(model="thinker", reasoning="Hmm."))
+    chunks = [c async for c in router.astream("hi")]
+    assert _reasoning_of(chunks[0]) == "Hmm."
+    assert "".join(c.text for c in chunks) == "[thinker] hi"
+
+
+def test_smartroute_target_reasoning_becomes_reasoning_content() -> None:
+    from smartroute import ChatResponse
+    from smartroute.testing import ScriptedTarget
+
+    target = ScriptedTarget(
+        "deepseek-reasoner", script=ChatResponse(text="42", reasoning="6 x 7", finish_reason="stop")
+    )
+    router = SmartRouterChatModel(candidates=[target], policy=RoutingPolicy.balanced().retries(0))
+    out = router.invoke("6 times 7?")
+    assert out.text == "42"
+    assert out.additional_kwargs["reasoning_content"] == "6 x 7" and _reasoning_of(out) == "6 x 7"
+    chunks = list(router.stream("6 times 7?"))
+    assert [_reasoning_of(c) for c in chunks if _reasoning_of(c)] == ["6 x 7"]
+    assert "".join(c.text for c in chunks) == "42"
