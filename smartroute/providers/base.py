@@ -8,8 +8,9 @@ Clients are created lazily and reused: one ``httpx.Client`` per target, and one
 ``httpx.AsyncClient`` per target *and running event loop* (an aiohttp session is bound to the
 loop it was created on). The async default transport is ``httpx-aiohttp``, whose connection pool
 costs far less CPU per request under concurrency than httpx's own; ``transport="httpx"`` selects
-the plain httpx pool. Call :meth:`HTTPTarget.aclose` (or ``Router.aclose``) before a loop ends to
-release its connections.
+the plain httpx pool. Non-streaming calls on a target's own aiohttp-transport client go straight
+to the transport (:mod:`smartroute.providers.direct`). Call :meth:`HTTPTarget.aclose` (or
+``Router.aclose``) before a loop ends to release its connections.
 
 API keys are :class:`pydantic.SecretStr`. A missing key is reported when a call is made, not at
 construction, so targets can be built (and routes planned) on machines without keys.
@@ -24,7 +25,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
 from typing import Any, ClassVar, Literal, Protocol
 
 import httpx
@@ -34,6 +35,7 @@ from pydantic import SecretStr
 from smartroute import catalog
 from smartroute.capability import ProviderCapability
 from smartroute.errors import ConfigurationError, ErrorKind, ProviderError, provider_error
+from smartroute.providers.direct import DirectPost
 from smartroute.providers.errors import error_from_exception, error_from_response, malformed
 from smartroute.request import ChatRequest
 from smartroute.response import ChatChunk, ChatResponse
@@ -42,6 +44,9 @@ from smartroute.target import NO_LIMITS, AttemptOptions, TargetIdentity
 logger = logging.getLogger("smartroute.providers")
 
 TransportName = Literal["aiohttp", "httpx"]
+
+# json.dumps with non-default options builds an encoder per call; this one is built once
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
 DEFAULT_LIMITS = httpx.Limits(
@@ -168,7 +173,7 @@ class HTTPTarget(TargetIdentity):
         self._own_async = async_client is None
         self._client = client
         self._user_async = async_client
-        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]
+        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _AsyncPool]
         self._aclients = weakref.WeakKeyDictionary()
         self._closers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any]
         self._closers = weakref.WeakKeyDictionary()
@@ -248,26 +253,30 @@ class HTTPTarget(TargetIdentity):
         return client
 
     def _async_client(self) -> httpx.AsyncClient:
+        return self._async_pool()[0]
+
+    def _async_pool(self) -> _AsyncPool:
+        """This loop's client, and its direct POST when the target built the client."""
         if self._user_async is not None:
-            return self._user_async
+            return self._user_async, None
         loop = asyncio.get_running_loop()
-        client = self._aclients.get(loop)
-        if client is None:
+        pool = self._aclients.get(loop)
+        if pool is None:
             for dead in [lp for lp in self._aclients if lp.is_closed()]:
                 del self._aclients[dead]
-            client = self._new_async_client()
-            self._aclients[loop] = client
-            self._closers[loop] = _close_at_loop_shutdown(client)
-        return client
+            pool = self._new_async_pool()
+            self._aclients[loop] = pool
+            self._closers[loop] = _close_at_loop_shutdown(pool[0])
+        return pool
 
-    def _new_async_client(self) -> httpx.AsyncClient:
+    def _new_async_pool(self) -> _AsyncPool:
         if self.transport == "aiohttp":
             from httpx_aiohttp import AiohttpTransport
 
-            return httpx.AsyncClient(
-                transport=AiohttpTransport(limits=self.limits), timeout=self.timeout
-            )
-        return httpx.AsyncClient(timeout=self.timeout, limits=self.limits)
+            transport = AiohttpTransport(limits=self.limits)
+            client = httpx.AsyncClient(transport=transport, timeout=self.timeout)
+            return client, DirectPost(client, transport)
+        return httpx.AsyncClient(timeout=self.timeout, limits=self.limits), None
 
     def close(self) -> None:
         """Close the sync client (if this target created it)."""
@@ -283,9 +292,9 @@ class HTTPTarget(TargetIdentity):
         if self._user_async is not None:
             return
         loop = asyncio.get_running_loop()
-        client = self._aclients.pop(loop, None)
-        if client is not None:
-            await client.aclose()
+        pool = self._aclients.pop(loop, None)
+        if pool is not None:
+            await pool[0].aclose()
 
     def __enter__(self) -> HTTPTarget:
         return self
@@ -319,7 +328,7 @@ class HTTPTarget(TargetIdentity):
     ) -> tuple[httpx.URL, bytes, dict[str, str]]:
         headers = self._request_headers()
         body = self.wire.body(request, self._model, stream)
-        content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        content = _ENCODE(body).encode()
         if self.log_bodies and logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s request body: %s", self._name, content.decode())
         return self._urls[stream], content, headers
@@ -445,19 +454,19 @@ class HTTPTarget(TargetIdentity):
         self, request: ChatRequest, options: AttemptOptions = NO_LIMITS
     ) -> ChatResponse:
         url, content, headers = self._prepare(request, False)
-        client = self._async_client()
+        client, direct = self._async_pool()
+        timeout = self._timeout_for(options)
         started = time.perf_counter()
         try:
+            post: Awaitable[httpx.Response] = (
+                direct.post(url, content, headers, timeout) if direct is not None
+                else client.post(url, content=content, headers=headers, timeout=timeout)
+            )
             if options.timeout is None:
-                response = await client.post(
-                    url, content=content, headers=headers, timeout=self._timeout_for(options)
-                )
+                response = await post
             else:
                 async with asyncio.timeout(options.timeout):
-                    response = await client.post(
-                        url, content=content, headers=headers,
-                        timeout=self._timeout_for(options),
-                    )
+                    response = await post
         except (httpx.HTTPError, TimeoutError) as exc:
             raise self._transport_error(exc) from exc
         return self._parse(response, started)
@@ -500,6 +509,9 @@ class HTTPTarget(TargetIdentity):
             yield parser.finish()
         except ProviderError as err:
             raise self._scrub(err) from None
+
+
+_AsyncPool = tuple[httpx.AsyncClient, DirectPost | None]
 
 
 def _close_at_loop_shutdown(client: httpx.AsyncClient) -> Any:
