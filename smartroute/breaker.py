@@ -97,6 +97,8 @@ class CircuitBreakers:
         with self._lock:
             self._probing.discard(target)
             self._open.pop(target, None)
+        if _settled(self.store.get(NS, target), self.config.window):
+            return  # closed, and the window is all successes: another one changes nothing
         self.store.update(NS, target, _success(self.config))
 
     def record_failure(self, target: str, kind: ErrorKind) -> None:
@@ -131,6 +133,13 @@ def _empty() -> Record:
         "opens": 0,
         "last_failure": 0.0,
     }
+
+
+def _settled(rec: Record | None, window: int) -> bool:
+    if rec is None or rec["state"] != CLOSED or rec["failures"]:
+        return False
+    w = rec["window"]
+    return len(w) == window and not any(w)
 
 
 def _success(cfg: CircuitBreakerConfig) -> Callable[[Record | None], Record]:

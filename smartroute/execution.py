@@ -414,14 +414,14 @@ class Executor:
             resp = acc.response()
             _check_response(resp, c)
             return resp, ttft.value
-        wait, kind = call.wait_limit(False, call.t0 + att.started_s)
-        if call.policy.stall_timeout_s is not None:
-            wait = _min(call.policy.timeout_s, call.remaining())
         if getattr(c.target, "enforces_attempt_timeout", False):
             # the target bounds itself by options.timeout (the same limit): one timer, not two
             resp = await c.target.acomplete(request, call.options())
             _check_response(resp, c)
             return resp, None
+        wait, kind = call.wait_limit(False, call.t0 + att.started_s)
+        if call.policy.stall_timeout_s is not None:
+            wait = _min(call.policy.timeout_s, call.remaining())
         try:
             async with asyncio.timeout(wait) as cm:
                 resp = await c.target.acomplete(request, call.options())

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from smartroute.capability import ProviderCapability
+from smartroute.decision import trusted
 from smartroute.errors import ConfigurationError, ErrorKind, provider_error
 from smartroute.providers.base import HTTPTarget, TransportName, copy_options
 from smartroute.providers.errors import error_from_body, is_error_body, malformed
@@ -146,7 +147,8 @@ def parse_usage(data: Any) -> Usage:
     if not isinstance(data, Mapping):
         return Usage()
     details = data.get("prompt_tokens_details") or {}
-    return Usage(
+    return trusted(  # the values are ints by construction: no validation needed
+        Usage,
         input_tokens=int(data.get("prompt_tokens") or 0),
         output_tokens=int(data.get("completion_tokens") or 0),
         cached_input_tokens=int(details.get("cached_tokens") or 0)
@@ -204,13 +206,16 @@ def parse_response(data: Any) -> ChatResponse:
             ErrorKind.CONTENT_FILTER,
             str(message.get("refusal") or "the answer was withheld by the content filter"),
         )
-    return ChatResponse(
+    model, rid = data.get("model"), data.get("id")
+    return trusted(  # every value is typed above: validation would only repeat it
+        ChatResponse,
         text=str(text),
         tool_calls=calls,
         usage=parse_usage(data.get("usage")),
         finish_reason=finish,
-        model=data.get("model"),
-        response_id=data.get("id"),
+        model=model if isinstance(model, str) else None,
+        response_id=rid if isinstance(rid, str) else None,
+        decision=None,
         raw=data,
     )
 
