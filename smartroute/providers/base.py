@@ -337,7 +337,7 @@ class HTTPTarget(TargetIdentity):
         status = response.status_code
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
-                "%s POST %s -> HTTP %d in %.1f ms", self._name, response.url.path, status,
+                "%s POST %s -> HTTP %d in %.1f ms", self._name, self._urls[0].path, status,
                 (time.perf_counter() - started) * 1000,
             )
         if status >= 300:
