@@ -6,7 +6,9 @@ Runs the FakeProvider in a separate process (0 ms and 50 ms latency) and measure
 - ``httpx``            raw ``httpx.AsyncClient`` POST (httpx's own pool)
 - ``httpx+aiohttp``    raw ``httpx.AsyncClient`` POST on the ``httpx-aiohttp`` transport
 - ``aiohttp``          raw ``aiohttp.ClientSession`` POST
-- ``routed/aiohttp``   ``router.achat`` via ``OpenAICompatible`` (default transport)
+- ``routed/aiohttp``   ``router.achat`` via ``OpenAICompatible`` (default transport; its
+                       non-streaming POSTs go on the httpx-aiohttp transport's aiohttp session,
+                       skipping httpx's client and request/stream translation layers)
 - ``routed/httpx``     ``router.achat`` via ``OpenAICompatible(transport="httpx")``
 
 Columns: requests/s, p50/p99 latency, client CPU microseconds per request (process CPU time over

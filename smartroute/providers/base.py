@@ -35,7 +35,7 @@ from pydantic import SecretStr
 from smartroute import catalog
 from smartroute.capability import ProviderCapability
 from smartroute.errors import ConfigurationError, ErrorKind, ProviderError, provider_error
-from smartroute.providers.direct import DirectPost
+from smartroute.providers.direct import Answer, DirectPost
 from smartroute.providers.errors import error_from_exception, error_from_response, malformed
 from smartroute.request import ChatRequest
 from smartroute.response import ChatChunk, ChatResponse
@@ -333,7 +333,7 @@ class HTTPTarget(TargetIdentity):
             logger.debug("%s request body: %s", self._name, content.decode())
         return self._urls[stream], content, headers
 
-    def _parse(self, response: httpx.Response, started: float) -> ChatResponse:
+    def _parse(self, response: httpx.Response | Answer, started: float) -> ChatResponse:
         status = response.status_code
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
@@ -341,6 +341,7 @@ class HTTPTarget(TargetIdentity):
                 (time.perf_counter() - started) * 1000,
             )
         if status >= 300:
+            assert isinstance(response, httpx.Response)  # DirectPost answers errors in full
             raise self._scrub(error_from_response(response))
         content = response.content
         if self.log_bodies and logger.isEnabledFor(logging.DEBUG):
@@ -458,7 +459,7 @@ class HTTPTarget(TargetIdentity):
         timeout = self._timeout_for(options)
         started = time.perf_counter()
         try:
-            post: Awaitable[httpx.Response] = (
+            post: Awaitable[httpx.Response | Answer] = (
                 direct.post(url, content, headers, timeout) if direct is not None
                 else client.post(url, content=content, headers=headers, timeout=timeout)
             )

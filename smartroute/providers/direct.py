@@ -7,9 +7,11 @@ every response, a log record) and ~0.25M the transport's translation of an ``htt
 into an aiohttp call and of the body back through an async byte stream. Sending on the same
 session does neither: the request carries the headers the httpx client would send (its
 defaults merged case-insensitively), the transport's timeout mapping and exception mapping are
-reused, and the answer is an ``httpx.Response`` built from the status, raw headers and body (so
-content-encoding is decoded by httpx as before). Pool, limits and keep-alive are the session's.
-Streams, the ``transport="httpx"`` pool and a user's own client still go through httpx.
+reused, and an error or a compressed body comes back as an ``httpx.Response`` built from the
+status, raw headers and body (so error mapping and content decoding are httpx's as before); a
+plain 2xx body, all the caller reads then, comes back as an :class:`Answer`. Pool, limits and
+keep-alive are the session's. Streams, the ``transport="httpx"`` pool and a user's own client
+still go through httpx.
 """
 
 from __future__ import annotations
@@ -22,6 +24,16 @@ from httpx_aiohttp import AiohttpTransport
 from httpx_aiohttp.transport import map_aiohttp_exceptions
 from multidict import CIMultiDict
 from yarl import URL
+
+
+class Answer:
+    """A 2xx answer with an unencoded body: its status and bytes."""
+
+    __slots__ = ("content", "status_code")
+
+    def __init__(self, status_code: int, content: bytes) -> None:
+        self.status_code = status_code
+        self.content = content
 
 
 class DirectPost:
@@ -69,10 +81,10 @@ class DirectPost:
 
     async def post(
         self, url: httpx.URL, content: bytes, headers: Mapping[str, str], timeout: httpx.Timeout
-    ) -> httpx.Response:
+    ) -> httpx.Response | Answer:
         if self.client.is_closed:
             raise RuntimeError("Cannot send a request, as the client has been closed.")
-        with map_aiohttp_exceptions():
+        try:
             async with self._session().request(
                 "POST",
                 self._url(url),
@@ -84,4 +96,11 @@ class DirectPost:
                 timeout=self._client_timeout(timeout),
             ) as response:
                 body = await response.read()
-        return httpx.Response(response.status, headers=response.raw_headers, content=body)
+        except Exception:
+            with map_aiohttp_exceptions():  # the transport's mapping, paid only on failure
+                raise
+        status = response.status
+        encoding = response.headers.get("Content-Encoding")
+        if status >= 300 or (encoding and encoding.strip().lower() != "identity"):
+            return httpx.Response(status, headers=response.raw_headers, content=body)
+        return Answer(status, body)
