@@ -47,6 +47,16 @@ def test_persistent_fault_per_model_only(fake_provider: FakeProvider) -> None:
     assert fake_provider.count("m1") == 4 and fake_provider.count("m2") == 1
 
 
+def test_settings_changed_between_requests_apply_at_once(fake_provider: FakeProvider) -> None:
+    assert post(fake_provider).status_code == 200  # the merged settings are cached from here
+    fake_provider.fail("*", Fault.server_error())
+    assert post(fake_provider).status_code == 500
+    fake_provider.configure("m1", fault=Fault.authentication())
+    assert post(fake_provider).status_code == 401
+    fake_provider.reset()
+    assert post(fake_provider).status_code == 200
+
+
 def test_rate_limit_with_and_without_retry_after(fake_provider: FakeProvider) -> None:
     fake_provider.script("m1", [Fault.rate_limited(3), Fault.rate_limited()])
     first, second = post(fake_provider), post(fake_provider)
