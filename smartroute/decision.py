@@ -24,9 +24,13 @@ def trusted(cls: type[M], **values: Any) -> M:
     """Build a model from values the router produced itself, which are valid by construction,
     skipping validation. This runs several times per routed call, where even pydantic's
     ``model_construct`` (which recomputes defaults and the fields-set per field) is the largest
-    cost; every field must be given. Falls back to ``model_construct`` if pydantic's instance
+    cost; every field should be given. Falls back to ``model_construct`` (which fills in
+    defaults) when some are not, e.g. a field added to the model later, or if pydantic's instance
     layout is not the one checked at import."""
-    if not _FAST:
+    n = _N_FIELDS.get(cls)
+    if n is None:
+        n = _N_FIELDS[cls] = len(cls.model_fields)
+    if not _FAST or len(values) != n:
         return cls.model_construct(**values)
     obj = cls.__new__(cls)
     _set(obj, "__dict__", values)
@@ -37,6 +41,7 @@ def trusted(cls: type[M], **values: Any) -> M:
 
 
 _set = object.__setattr__
+_N_FIELDS: dict[type[BaseModel], int] = {}
 
 
 class Attempt(BaseModel):

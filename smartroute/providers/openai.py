@@ -210,6 +210,7 @@ def parse_response(data: Any) -> ChatResponse:
     return trusted(  # every value is typed above: validation would only repeat it
         ChatResponse,
         text=str(text),
+        reasoning="",
         tool_calls=calls,
         usage=parse_usage(data.get("usage")),
         finish_reason=finish,
