@@ -35,7 +35,7 @@ from pydantic import SecretStr
 from smartroute import catalog
 from smartroute.capability import ProviderCapability
 from smartroute.errors import ConfigurationError, ErrorKind, ProviderError, provider_error
-from smartroute.providers.direct import Answer, DirectPost
+from smartroute.providers.direct import Answer, DirectPost, direct_post
 from smartroute.providers.errors import error_from_exception, error_from_response, malformed
 from smartroute.request import ChatRequest
 from smartroute.response import ChatChunk, ChatResponse
@@ -275,7 +275,7 @@ class HTTPTarget(TargetIdentity):
 
             transport = AiohttpTransport(limits=self.limits)
             client = httpx.AsyncClient(transport=transport, timeout=self.timeout)
-            return client, DirectPost(client, transport)
+            return client, direct_post(client, transport)
         return httpx.AsyncClient(timeout=self.timeout, limits=self.limits), None
 
     def close(self) -> None:

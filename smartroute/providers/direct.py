@@ -21,9 +21,13 @@ from collections.abc import Mapping
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
-from httpx_aiohttp.transport import map_aiohttp_exceptions
 from multidict import CIMultiDict
 from yarl import URL
+
+try:  # the transport's own exception mapping; its module layout is not public API
+    from httpx_aiohttp.transport import map_aiohttp_exceptions
+except ImportError:  # pragma: no cover - another httpx-aiohttp layout: calls go through httpx
+    map_aiohttp_exceptions = None  # type: ignore[assignment]
 
 
 class Answer:
@@ -34,6 +38,15 @@ class Answer:
     def __init__(self, status_code: int, content: bytes) -> None:
         self.status_code = status_code
         self.content = content
+
+
+def direct_post(client: httpx.AsyncClient, transport: AiohttpTransport) -> DirectPost | None:
+    """A :class:`DirectPost` for this transport, or ``None`` when the installed httpx-aiohttp
+    lacks the session hooks it relies on (then calls go through ``client.post`` as before)."""
+    hooks = map_aiohttp_exceptions is not None and callable(getattr(transport, "get_client", None))
+    if not hooks or not hasattr(transport, "client"):
+        return None
+    return DirectPost(client, transport)
 
 
 class DirectPost:
@@ -97,6 +110,7 @@ class DirectPost:
             ) as response:
                 body = await response.read()
         except Exception:
+            assert map_aiohttp_exceptions is not None  # checked by direct_post
             with map_aiohttp_exceptions():  # the transport's mapping, paid only on failure
                 raise
         status = response.status

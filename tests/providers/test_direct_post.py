@@ -112,3 +112,19 @@ async def test_a_closed_client_refuses_like_httpx(server: Any) -> None:
     assert direct is not None
     with pytest.raises(RuntimeError, match="closed"):
         await direct.post(httpx.URL(base), b"{}", {}, httpx.Timeout(1.0))
+
+
+async def test_without_the_transport_hooks_calls_go_through_httpx(
+    server: tuple[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smartroute.providers import direct
+
+    monkeypatch.setattr(direct, "map_aiohttp_exceptions", None)
+    url, seen = server
+    target = OpenAICompatible("m", base_url=url, api_key="sk-test")
+    try:
+        resp = await target.acomplete(to_request("plain"))
+        assert resp.text == "hi" and target._async_pool()[1] is None
+        assert seen[-1]["headers"]["Authorization"] == "Bearer sk-test"
+    finally:
+        await target.aclose()
