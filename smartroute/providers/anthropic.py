@@ -157,12 +157,14 @@ def parse_response(data: Any) -> ChatResponse:
         raise error_from_body(None, data)
     if not isinstance(data, Mapping) or not isinstance(data.get("content"), list):
         raise malformed("response is not a Messages API message")
-    text, calls = "", list[ToolCall]()
+    text, reasoning, calls = "", "", list[ToolCall]()
     for block in data["content"]:
         if not isinstance(block, Mapping):
             continue
         if block.get("type") == "text":
             text += str(block.get("text", ""))
+        elif block.get("type") == "thinking":
+            reasoning += str(block.get("thinking", ""))
         elif block.get("type") == "tool_use":
             args = block.get("input") or {}
             if not isinstance(args, dict):
@@ -173,7 +175,8 @@ def parse_response(data: Any) -> ChatResponse:
     if finish == "content_filter" and not text and not calls:
         raise provider_error(ErrorKind.CONTENT_FILTER, "the model refused to answer")
     return ChatResponse(
-        text=text, tool_calls=calls, usage=parse_usage(data.get("usage")), finish_reason=finish,
+        text=text, reasoning=reasoning, tool_calls=calls, usage=parse_usage(data.get("usage")),
+        finish_reason=finish,
         model=data.get("model"), response_id=data.get("id"), raw=data,
     )
 
@@ -223,6 +226,8 @@ class StreamState:
             delta = obj.get("delta") or {}
             if delta.get("type") == "text_delta":
                 return self._text(str(delta.get("text", "")))
+            if delta.get("type") == "thinking_delta" and delta.get("thinking"):
+                return [ChatChunk(reasoning=str(delta["thinking"]))]
             if delta.get("type") == "input_json_delta":
                 idx = self._tool_index.get(int(obj.get("index", 0)), 0)
                 fragment = str(delta.get("partial_json", ""))

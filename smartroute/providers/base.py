@@ -112,6 +112,9 @@ class HTTPTarget(TargetIdentity):
     per attempt by the router's :class:`AttemptOptions`. ``client``/``async_client`` let callers
     bring their own configured clients (proxies, mTLS); those are never closed here.
     ``log_bodies=True`` logs request and response bodies at DEBUG (never headers or keys).
+    ``extra_body`` adds vendor fields the neutral request has no name for to every request body
+    (e.g. Anthropic's ``{"thinking": {"type": "enabled", "budget_tokens": 2048}}``); nested
+    objects are merged with the ones built from the request, other values replace them.
     """
 
     # acomplete() wraps the request in asyncio.timeout(options.timeout), so the router need not
@@ -138,6 +141,7 @@ class HTTPTarget(TargetIdentity):
         client: httpx.Client | None = None,
         async_client: httpx.AsyncClient | None = None,
         log_bodies: bool = False,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> None:
         if not model or not isinstance(model, str):
             raise ConfigurationError(f"{type(self).__name__}: model must be a non-empty string")
@@ -169,6 +173,12 @@ class HTTPTarget(TargetIdentity):
         self.limits = limits or DEFAULT_LIMITS
         self.transport = transport
         self.log_bodies = log_bodies
+        if extra_body is not None and not isinstance(extra_body, Mapping):
+            raise ConfigurationError(
+                f"{type(self).__name__}: extra_body must be a mapping of body fields, "
+                f"got {type(extra_body).__name__}"
+            )
+        self.extra_body = dict(extra_body or {})
         self._own_client = client is None
         self._own_async = async_client is None
         self._client = client
@@ -328,6 +338,8 @@ class HTTPTarget(TargetIdentity):
     ) -> tuple[httpx.URL, bytes, dict[str, str]]:
         headers = self._request_headers()
         body = self.wire.body(request, self._model, stream)
+        if self.extra_body:
+            _merge(body, self.extra_body)
         content = _ENCODE(body).encode()
         if self.log_bodies and logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s request body: %s", self._name, content.decode())
@@ -513,6 +525,17 @@ class HTTPTarget(TargetIdentity):
 
 
 _AsyncPool = tuple[httpx.AsyncClient, DirectPost | None]
+
+
+def _merge(body: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    """``extra`` into ``body``: nested objects are merged, any other value replaces."""
+    for key, value in extra.items():
+        mine = body.get(key)
+        if isinstance(mine, dict) and isinstance(value, Mapping):
+            mine = body[key] = dict(mine)
+            _merge(mine, value)
+        else:
+            body[key] = value
 
 
 def _close_at_loop_shutdown(client: httpx.AsyncClient) -> Any:

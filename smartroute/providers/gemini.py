@@ -173,9 +173,11 @@ def parse_response(data: Any) -> ChatResponse:
     cand = _candidate(data)
     if cand is None:
         raise malformed("response has no candidates")
-    text, calls = "", list[ToolCall]()
+    text, reasoning, calls = "", "", list[ToolCall]()
     for part in (cand.get("content") or {}).get("parts") or ():
-        if "text" in part and not part.get("thought"):
+        if "text" in part and part.get("thought"):
+            reasoning += str(part["text"])
+        elif "text" in part:
             text += str(part["text"])
         elif "functionCall" in part:
             calls.append(_call(part, len(calls)))
@@ -185,7 +187,8 @@ def parse_response(data: Any) -> ChatResponse:
             ErrorKind.CONTENT_FILTER, f"answer blocked: {cand.get('finishReason')}"
         )
     return ChatResponse(
-        text=text, tool_calls=calls, usage=parse_usage(data.get("usageMetadata")),
+        text=text, reasoning=reasoning, tool_calls=calls,
+        usage=parse_usage(data.get("usageMetadata")),
         finish_reason=finish, model=data.get("modelVersion"), response_id=data.get("responseId"),
         raw=data,
     )
@@ -219,10 +222,14 @@ class StreamState:
         if cand is None:
             return []
         out: list[ChatChunk] = []
+        thoughts: list[ChatChunk] = []
         for part in (cand.get("content") or {}).get("parts") or ():
-            if "text" in part and part["text"] and not part.get("thought"):
-                self.text += str(part["text"])
-                out.append(ChatChunk(text=str(part["text"])))
+            piece = part.get("text")
+            if piece and part.get("thought"):
+                thoughts.append(ChatChunk(reasoning=str(piece)))
+            elif piece:
+                self.text += str(piece)
+                out.append(ChatChunk(text=str(piece)))
             elif "functionCall" in part:
                 call = _call(part, self.calls)
                 out.append(ChatChunk(tool_call_deltas=[ToolCallDelta(
@@ -232,6 +239,7 @@ class StreamState:
                 self.calls += 1
         if out:
             self.received_content = True
+        out = thoughts + out
         if cand.get("finishReason"):
             self.finish_reason = str(cand["finishReason"])
             self.done = True

@@ -175,6 +175,13 @@ def _finish(reason: Any, has_tools: bool) -> str:
     return mapped or ("tool_calls" if has_tools else "stop")
 
 
+def _reasoning(message: Mapping[str, Any]) -> str:
+    """Reasoning text: DeepSeek, vLLM and SGLang send ``reasoning_content``; Groq, OpenRouter
+    and Ollama send ``reasoning``."""
+    value = message.get("reasoning_content") or message.get("reasoning")
+    return value if isinstance(value, str) else ""
+
+
 def parse_response(data: Any) -> ChatResponse:
     """A neutral response from a chat-completion object (errors in a 200 body are raised)."""
     if is_error_body(data):
@@ -210,7 +217,7 @@ def parse_response(data: Any) -> ChatResponse:
     return trusted(  # every value is typed above: validation would only repeat it
         ChatResponse,
         text=str(text),
-        reasoning="",
+        reasoning=_reasoning(message),
         tool_calls=calls,
         usage=parse_usage(data.get("usage")),
         finish_reason=finish,
@@ -265,11 +272,14 @@ class StreamState:
                 )
                 for tc in delta.get("tool_calls") or ()
             ]
+            reasoning = _reasoning(delta)
             if text or deltas:
                 self.received_content = True
                 self.text += text
                 self.has_tools = self.has_tools or bool(deltas)
-                out.append(ChatChunk(text=text, tool_call_deltas=deltas))
+                out.append(ChatChunk(text=text, reasoning=reasoning, tool_call_deltas=deltas))
+            elif reasoning:
+                out.append(ChatChunk(reasoning=reasoning))
             if choice.get("finish_reason"):
                 self.finish_reason = str(choice["finish_reason"])
         usage = obj.get("usage") or (obj.get("x_groq") or {}).get("usage")

@@ -179,7 +179,9 @@ class Fault:
 
 @dataclass
 class Reply:
-    """A scripted answer. ``tool_calls`` items are ``{"id"?, "name", "arguments": dict}``."""
+    """A scripted answer. ``tool_calls`` items are ``{"id"?, "name", "arguments": dict}``;
+    ``reasoning`` is sent the way each vendor sends thinking (``reasoning_content``, a thinking
+    block, thought parts), before the text."""
 
     text: str = ""
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
@@ -187,6 +189,7 @@ class Reply:
     input_tokens: int | None = None
     output_tokens: int | None = None
     cached_tokens: int = 0
+    reasoning: str = ""
 
     @classmethod
     def coerce(cls, value: Reply | str | Mapping[str, Any]) -> Reply:
@@ -198,7 +201,7 @@ class Reply:
             data = dict(value)
             usage = data.pop("usage", None) or {}
             allowed = {"text", "tool_calls", "finish_reason", "input_tokens", "output_tokens",
-                       "cached_tokens"}
+                       "cached_tokens", "reasoning"}
             unknown = set(data) - allowed
             if unknown:
                 raise ValueError(f"Reply: unknown keys {sorted(unknown)}; use {sorted(allowed)}")
@@ -813,6 +816,7 @@ def _complete_usage(reply: Reply, body: Mapping[str, Any]) -> Reply:
         output_tokens=reply.output_tokens if reply.output_tokens is not None
         else _estimate_tokens(reply.text) + 10 * len(reply.tool_calls),
         cached_tokens=reply.cached_tokens,
+        reasoning=reply.reasoning,
     )
 
 
@@ -894,6 +898,8 @@ class _OpenAIWire(_Wire):
     def response(self, model: str, reply: Reply) -> Any:
         message: dict[str, Any] = {"role": "assistant", "content": reply.text or None,
                                    "refusal": None}
+        if reply.reasoning:
+            message["reasoning_content"] = reply.reasoning
         calls = _tool_calls(reply)
         if calls:
             message["tool_calls"] = [
@@ -926,7 +932,8 @@ class _OpenAIWire(_Wire):
             return _sse(data)
 
         preamble = [chunk({"role": "assistant", "content": ""})]
-        content = [chunk({"content": piece}) for piece in _split(reply.text, size)]
+        content = [chunk({"reasoning_content": p}) for p in _split(reply.reasoning, size)]
+        content += [chunk({"content": piece}) for piece in _split(reply.text, size)]
         for idx, (cid, name, args) in enumerate(_tool_calls(reply)):
             content.append(chunk({"tool_calls": [{"index": idx, "id": cid, "type": "function",
                                                   "function": {"name": name, "arguments": ""}}]}))
@@ -971,6 +978,9 @@ class _AnthropicWire(_Wire):
 
     def response(self, model: str, reply: Reply) -> Any:
         content: list[dict[str, Any]] = []
+        if reply.reasoning:
+            content.append({"type": "thinking", "thinking": reply.reasoning,
+                            "signature": _hex(16)})
         if reply.text:
             content.append({"type": "text", "text": reply.text})
         for cid, name, args in _tool_calls(reply):
@@ -995,17 +1005,32 @@ class _AnthropicWire(_Wire):
         preamble = [_sse(start, "message_start")]
         content: list[bytes] = []
         index = 0
-        if reply.text:
+        if reply.reasoning:
             preamble.append(_sse({"type": "content_block_start", "index": 0,
-                                  "content_block": {"type": "text", "text": ""}},
+                                  "content_block": {"type": "thinking", "thinking": ""}},
                                  "content_block_start"))
-            preamble.append(_sse({"type": "ping"}, "ping"))
-            for piece in _split(reply.text, size):
+            for piece in _split(reply.reasoning, size):
                 content.append(_sse({"type": "content_block_delta", "index": 0,
-                                     "delta": {"type": "text_delta", "text": piece}},
+                                     "delta": {"type": "thinking_delta", "thinking": piece}},
                                     "content_block_delta"))
+            content.append(_sse({"type": "content_block_delta", "index": 0,
+                                 "delta": {"type": "signature_delta", "signature": _hex(16)}},
+                                "content_block_delta"))
             content.append(_sse({"type": "content_block_stop", "index": 0}, "content_block_stop"))
             index = 1
+        if reply.text:
+            opening = _sse({"type": "content_block_start", "index": index,
+                           "content_block": {"type": "text", "text": ""}}, "content_block_start")
+            (content if index else preamble).append(opening)
+            if not index:
+                preamble.append(_sse({"type": "ping"}, "ping"))
+            for piece in _split(reply.text, size):
+                content.append(_sse({"type": "content_block_delta", "index": index,
+                                     "delta": {"type": "text_delta", "text": piece}},
+                                    "content_block_delta"))
+            content.append(_sse({"type": "content_block_stop", "index": index},
+                                "content_block_stop"))
+            index += 1
         for cid, name, args in _tool_calls(reply):
             content.append(_sse({"type": "content_block_start", "index": index,
                                  "content_block": {"type": "tool_use", "id": cid, "name": name,
@@ -1057,8 +1082,9 @@ class _GeminiWire(_Wire):
             usage["cachedContentTokenCount"] = reply.cached_tokens
         return usage
 
-    def _parts(self, reply: Reply, text: str) -> list[dict[str, Any]]:
-        parts: list[dict[str, Any]] = [{"text": text}] if text else []
+    def _parts(self, reply: Reply, text: str, thought: str = "") -> list[dict[str, Any]]:
+        parts: list[dict[str, Any]] = [{"text": thought, "thought": True}] if thought else []
+        parts += [{"text": text}] if text else []
         parts += [{"functionCall": {"name": name, "args": args}}
                   for _, name, args in _tool_calls(reply)]
         return parts
@@ -1067,7 +1093,8 @@ class _GeminiWire(_Wire):
         reason = reply.finish_reason or "stop"
         return {
             "candidates": [{
-                "content": {"role": "model", "parts": self._parts(reply, reply.text)},
+                "content": {"role": "model",
+                            "parts": self._parts(reply, reply.text, reply.reasoning)},
                 "finishReason": self._FINISH.get(reason, reason.upper()), "index": 0,
             }],
             "usageMetadata": self._usage(reply),
@@ -1090,7 +1117,8 @@ class _GeminiWire(_Wire):
                 data["usageMetadata"] = self._usage(reply)
             return _sse(data)
 
-        content = [event([{"text": p}]) for p in _split(reply.text, size)]
+        content = [event([{"text": p, "thought": True}]) for p in _split(reply.reasoning, size)]
+        content += [event([{"text": p}]) for p in _split(reply.text, size)]
         calls = self._parts(reply, "")
         if calls:
             content.append(event(calls))
