@@ -36,6 +36,7 @@ from smartroute.target import Target
 
 _TARGET_FIELDS = {
     "model", "provider", "name", "base_url", "api_key_env", "capability", "transport", "timeout",
+    "extra_body",
 }
 
 
@@ -89,7 +90,8 @@ def build_targets(entries: Sequence[Mapping[str, Any]]) -> list[Target]:
         if not isinstance(model, str) or not model:
             raise ConfigurationError(f"{where}.model: required, a model id such as 'gpt-4o'")
         kwargs: dict[str, Any] = {
-            k: entry[k] for k in ("name", "base_url", "api_key_env", "transport", "timeout")
+            k: entry[k]
+            for k in ("name", "base_url", "api_key_env", "transport", "timeout", "extra_body")
             if entry.get(k) is not None
         }
         cap = entry.get("capability")

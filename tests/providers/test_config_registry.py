@@ -88,6 +88,12 @@ def test_build_targets_fields_and_errors(fake_provider: FakeProvider) -> None:
         build_targets([{"model": "x", "provider": "nope"}])
     with pytest.raises(ConfigurationError, match=r"targets\[0\].capability"):
         build_targets([{"model": "x", "provider": "openai", "capability": {"speed_tier": "warp"}}])
+    thinking = {"thinking": {"type": "enabled", "budget_tokens": 1024}}
+    [claude] = build_targets([{"model": "claude-sonnet-4-5", "provider": "anthropic",
+                               "extra_body": thinking}])
+    assert claude.extra_body == thinking  # type: ignore[attr-defined]
+    with pytest.raises(ConfigurationError, match=r"targets\[0\]: .*extra_body must be a mapping"):
+        build_targets([{"model": "gpt-4o", "provider": "openai", "extra_body": "thinking"}])
 
 
 def test_build_router_from_yaml_and_json(tmp_path: Path, fake_provider: FakeProvider) -> None:
