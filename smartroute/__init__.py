@@ -5,6 +5,7 @@ from smartroute.capability import ProviderCapability, QualityTier, SpeedTier
 from smartroute.decision import Attempt, RoutingDecision
 from smartroute.errors import (
     AllTargetsFailed,
+    CircuitOpenError,
     ConfigurationError,
     ErrorKind,
     NoCandidatesError,
@@ -60,6 +61,7 @@ __all__ = [
     "ChatRequest",
     "ChatResponse",
     "CircuitBreakerConfig",
+    "CircuitOpenError",
     "Complexity",
     "ComplexityClassifier",
     "ConfigurationError",

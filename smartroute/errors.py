@@ -225,3 +225,23 @@ class AllTargetsFailed(SmartRouteError):
             if a.error is not None:
                 return a.error
         return None
+
+
+class CircuitOpenError(AllTargetsFailed):
+    """Every candidate's circuit is open (or half-open with its one probe in flight), so the
+    call failed fast without sending anything. ``retry_after_s`` is when the earliest of them
+    may be tried again; ``exclusions`` says why each target was not tried."""
+
+    def __init__(
+        self,
+        exclusions: Sequence[Exclusion],
+        retry_after_s: float | None,
+        attempts: Sequence[Attempt] = (),
+    ) -> None:
+        self.exclusions = list(exclusions)
+        self.retry_after_s = retry_after_s
+        when = "" if retry_after_s is None else f"; earliest retry in {retry_after_s:.1f}s"
+        why = "; ".join(f"{e.target}: {e.reason}" for e in self.exclusions)
+        super().__init__(
+            attempts, f"every candidate's circuit is open{when} ({why})"
+        )

@@ -18,17 +18,17 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
-from smartroute.breaker import CircuitBreakers
 from smartroute.decision import Attempt, RoutingDecision
 from smartroute.errors import (
     AllTargetsFailed,
+    CircuitOpenError,
     ErrorKind,
     ProviderError,
     StreamInterrupted,
     provider_error,
 )
 from smartroute.feedback import Outcome
-from smartroute.plan import Candidate, RoutingPlan
+from smartroute.plan import Candidate, Exclusion, RoutingPlan
 from smartroute.policy import ErrorAction, RoutingPolicy
 from smartroute.request import ChatRequest, Message
 from smartroute.response import ChatChunk, ChatResponse, Usage
@@ -87,7 +87,7 @@ class Call:
         self.plan = plan
         self.policy = ex.router.policy
         self.clock = ex.router.clock
-        self.t0 = self.clock()
+        self.t0 = self.clock() if plan.started_at is None else plan.started_at
         d = self.policy.deadline_s
         self.deadline = None if d is None else self.t0 + d
         self.queue = plan.candidates
@@ -323,6 +323,14 @@ class Call:
         )
 
     def exhausted(self, why: str | None = None) -> AllTargetsFailed:
+        if self.attempts and all(a.error_kind is ErrorKind.CIRCUIT_OPEN for a in self.attempts):
+            # nothing was sent: every candidate's circuit refused (e.g. half-open, probe in flight)
+            names = [a.target for a in self.attempts]
+            exclusions = [Exclusion(a.target, a.model, a.message or "circuit open")
+                          for a in self.attempts]
+            return CircuitOpenError(
+                exclusions, self.ex.breakers.retry_in(names), attempts=self.attempts
+            )
         tried = [a for a in self.attempts if a.error_kind is not None or a.ok]
         head = why or f"all {len(tried)} attempt(s) failed"
         return AllTargetsFailed(self.attempts, head)
@@ -352,7 +360,7 @@ def _final_chunk(resp: ChatResponse) -> ChatChunk:
 class Executor:
     def __init__(self, router: Router) -> None:
         self.router = router
-        self.breakers = CircuitBreakers(router.policy.circuit, router.state, router.clock)
+        self.breakers = router.breakers
         self.fixed_options = attempt_options(router.policy, None)
 
     # ===================================================================== non-streaming

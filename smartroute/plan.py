@@ -115,6 +115,8 @@ class RoutingPlan:
     explanation: dict[str, Any] = field(default_factory=dict)
     # set when every circuit was open and this target is tried anyway
     forced_probe: str | None = None
+    # the router's clock when the call began (before any wait for a circuit); None: at execution
+    started_at: float | None = None
 
     @property
     def first(self) -> Candidate:

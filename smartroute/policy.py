@@ -93,7 +93,9 @@ class RetryPolicy(_Frozen):
 class CircuitBreakerConfig(_Frozen):
     """Opens after ``failure_threshold`` consecutive failures, or when the failure rate over the
     last ``window`` calls reaches ``failure_rate`` (after ``min_calls``); stays open for
-    ``cooldown_s``, then lets a single probe through (half-open)."""
+    ``cooldown_s``, then lets a single probe through (half-open); each failed probe doubles the
+    cooldown, up to ``max_cooldown_s``. ``when_all_open`` says what a call does when every
+    candidate's circuit is open (see docs/reliability.md)."""
 
     enabled: bool = True
     failure_threshold: int = Field(5, ge=1)
@@ -102,6 +104,14 @@ class CircuitBreakerConfig(_Frozen):
     min_calls: int = Field(10, ge=1)
     cooldown_s: float = Field(30.0, ge=0)
     max_cooldown_s: float = Field(300.0, ge=0)
+    probe_lease_s: float = Field(
+        60.0, gt=0, description="a half-open probe's claim expires after this (its holder died)"
+    )
+    when_all_open: Literal["fail_fast", "wait"] = Field(
+        "fail_fast",
+        description="every candidate's circuit open: fail at once with the earliest retry time "
+        "(CircuitOpenError), or wait for the earliest recovery if the deadline allows",
+    )
 
 
 class RaceConfig(_Frozen):

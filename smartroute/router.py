@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 from smartroute import catalog
+from smartroute.breaker import CircuitBreakers
 from smartroute.capability import ProviderCapability
-from smartroute.errors import ConfigurationError, NoCandidatesError
+from smartroute.errors import CircuitOpenError, ConfigurationError, NoCandidatesError
 from smartroute.execution import Executor
 from smartroute.features import ComplexityClassifier, RequestFeatures, analyze
 from smartroute.feedback import FeedbackLoop, QualityScorer
@@ -16,7 +18,7 @@ from smartroute.plan import Exclusion, Profile, RoutingPlan
 from smartroute.policy import RoutingPolicy
 from smartroute.request import RequestLike, to_request
 from smartroute.response import ChatChunk, ChatResponse
-from smartroute.state import InMemoryStateStore, StateStore
+from smartroute.state import FailSafeStore, InMemoryStateStore, StateStore
 from smartroute.strategies import build_strategy
 from smartroute.target import Target
 
@@ -27,6 +29,11 @@ class Router:
     ``targets`` are anything implementing :class:`~smartroute.target.Target`. Without targets,
     the router builds HTTP provider targets for the policy's models (``allow`` or
     ``add_provider``), reading API keys from the environment.
+
+    ``state`` is where circuits and learned statistics live (default: in this process); any
+    store but the in-memory one is wrapped in :class:`~smartroute.state.FailSafeStore`, so a
+    failing store degrades routing to local state instead of failing calls. ``clock`` (monotonic
+    seconds) and ``wall_clock`` (``time.time``) exist for tests; a given ``clock`` serves as both.
     """
 
     def __init__(
@@ -39,11 +46,17 @@ class Router:
         clock: Callable[[], float] | None = None,
         scorers: Sequence[QualityScorer] = (),
         scorer_sample_rate: float = 1.0,
+        wall_clock: Callable[[], float] | None = None,
     ) -> None:
         self.policy = policy or RoutingPolicy.balanced()
         self.classifier = classifier
-        self.state: StateStore = state if state is not None else InMemoryStateStore()
+        if state is None:
+            state = InMemoryStateStore()
+        elif not isinstance(state, InMemoryStateStore | FailSafeStore):
+            state = FailSafeStore(state)
+        self.state: StateStore = state
         self.clock: Callable[[], float] = clock or time.monotonic
+        self.wall_clock: Callable[[], float] = wall_clock or clock or time.time
         if targets is None:
             targets = _targets_from_policy(self.policy)
         self.targets: list[Target] = list(targets)
@@ -53,6 +66,7 @@ class Router:
         self.strategy = build_strategy(
             self.policy, state=self.state, clock=self.clock, feedback=self.feedback
         )
+        self.breakers = CircuitBreakers(self.policy.circuit, self.state, self.wall_clock)
         self.executor = Executor(self)
 
     def _build_profiles(self) -> list[Profile]:
@@ -123,8 +137,6 @@ class Router:
         if fallback and len(candidates) > 1:
             candidates = _apply_chain(candidates, fallback)
         plan = RoutingPlan(req, features, self.strategy.name, candidates, excluded, weights)
-        if len(eligible) == 1 and eligible[0].name in self.executor.breakers.blocked():
-            plan.forced_probe = eligible[0].name
         explain = getattr(self.strategy, "explain", None)
         if explain is not None:
             plan.explanation = explain(candidates)
@@ -138,7 +150,7 @@ class Router:
         tools, vision, json_ = f.needs_tools, f.needs_vision, f.needs_json
         pinned = f.pinned_model
         cap = self.policy.max_cost_per_request
-        blocked = self.executor.breakers.blocked()
+        blocked = self.breakers.blocked()
         for p in self._profiles:
             reason = p.static_exclusion
             if reason is None:
@@ -172,12 +184,9 @@ class Router:
             else:
                 excluded.append(Exclusion(p.name, p.model, reason))
         if not eligible and blocked:
-            probe = self.executor.breakers.probe_candidate(
-                [p for p in self._profiles if p.name in blocked and _only_breaker(p, excluded)]
-            )
-            if probe is not None:
-                eligible.append(probe)
-                excluded = [e for e in excluded if e.target != probe.name]
+            waiting = [p.name for p in self._profiles if _only_breaker(p, excluded)]
+            if waiting:
+                raise CircuitOpenError(excluded, self.breakers.retry_in(waiting))
         return eligible, excluded
 
     def explain(self, request: RequestLike, **kwargs: Any) -> str:
@@ -186,17 +195,68 @@ class Router:
     # --- calling -----------------------------------------------------------------------------
 
     def chat(self, request: RequestLike, **kwargs: Any) -> ChatResponse:
-        return self.executor.complete(self.plan(request, **kwargs))
+        return self.executor.complete(self._plan_or_wait(request, kwargs))
 
     async def achat(self, request: RequestLike, **kwargs: Any) -> ChatResponse:
-        return await self.executor.acomplete(self.plan(request, **kwargs))
+        return await self.executor.acomplete(await self._aplan_or_wait(request, kwargs))
 
     def stream(self, request: RequestLike, **kwargs: Any) -> Iterator[ChatChunk]:
         """Chunks as they arrive; the last chunk carries the ``decision``."""
-        return self.executor.stream(self.plan(request, **kwargs))
+        return self.executor.stream(self._plan_or_wait(request, kwargs))
 
     def astream(self, request: RequestLike, **kwargs: Any) -> AsyncIterator[ChatChunk]:
+        if self.policy.circuit.when_all_open == "wait":
+            return self._astream_after_wait(request, kwargs)
         return self.executor.astream(self.plan(request, **kwargs))
+
+    async def _astream_after_wait(
+        self, request: RequestLike, kwargs: dict[str, Any]
+    ) -> AsyncIterator[ChatChunk]:
+        async for chunk in self.executor.astream(await self._aplan_or_wait(request, kwargs)):
+            yield chunk
+
+    # --- every circuit open: fail fast, or wait for the earliest recovery ----------------------
+
+    def _wait_step(self, err: CircuitOpenError, started: float) -> float | None:
+        """How long to sleep before planning again, or None to raise ``err`` now."""
+        if self.policy.circuit.when_all_open != "wait" or err.retry_after_s is None:
+            return None
+        budget = self.policy.deadline_s
+        if budget is None:
+            budget = self.policy.circuit.max_cooldown_s
+        left = started + budget - self.clock()
+        if err.retry_after_s >= left:
+            return None
+        # poll: a half-open probe in flight may settle long before its lease runs out
+        return min(max(err.retry_after_s, 0.01), 0.25, left)
+
+    def _plan_or_wait(self, request: RequestLike, kwargs: dict[str, Any]) -> RoutingPlan:
+        started = self.clock()
+        while True:
+            try:
+                plan = self.plan(request, **kwargs)
+            except CircuitOpenError as err:
+                delay = self._wait_step(err, started)
+                if delay is None:
+                    raise
+                time.sleep(delay)
+                continue
+            plan.started_at = started
+            return plan
+
+    async def _aplan_or_wait(self, request: RequestLike, kwargs: dict[str, Any]) -> RoutingPlan:
+        started = self.clock()
+        while True:
+            try:
+                plan = self.plan(request, **kwargs)
+            except CircuitOpenError as err:
+                delay = self._wait_step(err, started)
+                if delay is None:
+                    raise
+                await asyncio.sleep(delay)
+                continue
+            plan.started_at = started
+            return plan
 
     # seed spelling
     chat_completion = chat
@@ -269,7 +329,7 @@ class Router:
 
 
 def _only_breaker(p: Profile, excluded: list[Exclusion]) -> bool:
-    return any(e.target == p.name and e.reason.startswith("circuit open") for e in excluded)
+    return any(e.target == p.name and e.reason.startswith("circuit ") for e in excluded)
 
 
 def _apply_chain(candidates: list[Any], chain: tuple[str, ...]) -> list[Any]:

@@ -5,7 +5,14 @@ import time
 
 import pytest
 
-from smartroute import ErrorKind, ProviderCapability, Router, RoutingPolicy
+from smartroute import (
+    AllTargetsFailed,
+    CircuitOpenError,
+    ErrorKind,
+    ProviderCapability,
+    Router,
+    RoutingPolicy,
+)
 from smartroute.testing import FakeClock, ScriptedTarget
 
 
@@ -83,21 +90,23 @@ def test_authentication_error_opens_at_once():
     assert r.executor.breakers.state("a") == "open"
 
 
-def test_when_every_target_is_open_the_least_recently_failed_is_probed():
+def test_when_every_target_is_open_the_call_fails_fast_with_the_earliest_retry_time():
     clock = FakeClock()
     a = ScriptedTarget("a", cap(1.0), script=ErrorKind.OVERLOADED, clock=clock)
     b = ScriptedTarget("b", cap(2.0), script=ErrorKind.OVERLOADED, clock=clock)
     policy = RoutingPolicy.cheapest().retries(0).circuit_breaker(failure_threshold=1, cooldown_s=60)
     r = Router([a, b], policy, clock=clock)
-    with pytest.raises(Exception):  # noqa: B017 - both fail, both open
+    with pytest.raises(AllTargetsFailed):
         r.chat("hi")
     clock.advance(1)
-    b.set_script("b recovered")
-    # a failed first (least recently), so a is probed first, then nothing else is open-eligible
-    plan = r.plan("hi")
-    assert [c.name for c in plan.candidates] == ["a"]
+    with pytest.raises(CircuitOpenError) as info:
+        r.chat("hi")
+    assert info.value.retry_after_s == pytest.approx(59.0)
+    assert "a: circuit open" in str(info.value) and "b: circuit open" in str(info.value)
+    assert (len(a.calls), len(b.calls)) == (1, 1)  # nothing was sent
+    clock.advance(60)
     a.set_script("a recovered")
-    assert r.chat("hi").text == "a recovered"
+    assert r.chat("hi").text == "a recovered"  # the half-open probe
 
 
 def race_pair(slow_latency=1.0, fast_latency=0.05):
