@@ -1,0 +1,61 @@
+"""A resumed stream never repeats delivered text (real HTTP, OpenAI-compatible fallback without
+prefill): a restart or a repeated tail is trimmed, a different restart ends interrupted."""
+
+import pytest
+
+from smartroute import ProviderCapability, Router, RoutingPolicy, StreamInterrupted
+from smartroute.providers import OpenAICompatible
+from smartroute.testing.fake_provider import Fault
+
+PROMPT = "The quick brown fox jumps over the lazy dog near the quiet river bank today."
+ANSWER = "[a] " + PROMPT  # the fake server's echo; a stream cut after 3 chunks of 8 characters
+
+
+def target(fp, model, price):
+    cap = ProviderCapability(input_cost_per_1m=price, output_cost_per_1m=price)
+    return OpenAICompatible(model, base_url=fp.base_url, api_key="sk-test", capability=cap)
+
+
+def router(fp, continuation):
+    fp.configure("a", chunk_chars=8)
+    fp.fail("a", Fault.stream_cut(after_chunks=3))
+    fp.configure("b", responder=lambda model, body: continuation, chunk_chars=5)
+    policy = RoutingPolicy.cheapest().retries(0).resume_streams(True)
+    return Router([target(fp, "a", 1.0), target(fp, "b", 2.0)], policy)
+
+
+async def collect(r, sync):
+    if sync:
+        return [c.text for c in r.stream(PROMPT)]
+    return [c.text async for c in r.astream(PROMPT)]
+
+
+@pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
+@pytest.mark.parametrize(
+    "continuation",
+    [ANSWER, ANSWER[24:], ANSWER[6:]],
+    ids=["full restart", "true continuation", "repeated tail"],
+)
+async def test_the_resumed_answer_is_the_answer_once(fake_provider, sync, continuation):
+    r = router(fake_provider, continuation)
+    text = "".join(await collect(r, sync))
+    assert " ".join(text.split()) == ANSWER
+    assert fake_provider.count("b") == 1
+
+
+@pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
+async def test_a_restart_worded_differently_ends_interrupted_with_the_partial_text(
+    fake_provider, sync
+):
+    r = router(fake_provider, "[a] The quick brown fox, a clever animal, leapt over a sleeping dog.")
+    seen: list[str] = []
+    with pytest.raises(StreamInterrupted) as info:
+        if sync:
+            for c in r.stream(PROMPT):
+                seen.append(c.text)
+        else:
+            async for c in r.astream(PROMPT):
+                seen.append(c.text)
+    delivered = "".join(seen)
+    assert delivered == ANSWER[:24]
+    assert info.value.partial_text == delivered
