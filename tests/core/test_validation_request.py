@@ -172,3 +172,16 @@ def test_openai_tool_call_with_bad_arguments_names_the_field() -> None:
 def test_a_good_request_passes_unchanged() -> None:
     req = ChatRequest(messages=[Message(role="user", content="héllo 你好 🎉")])
     assert to_request(req) is req
+
+
+def test_analyze_on_an_unchecked_request_names_the_field_instead_of_recursing() -> None:
+    from smartroute import analyze
+
+    call = ToolCall(id="c", name="f", arguments=_nested(5000))
+    req = ChatRequest.model_construct(  # skips validation, as a caller's own object might
+        messages=[Message(role="user", content="hi"),
+                  Message(role="assistant", tool_calls=[call])],
+        tools=[], tool_choice=None, response_format=None, max_output_tokens=None, model=None,
+    )
+    with pytest.raises(RequestValidationError, match=r"messages\[1\]\.tool_calls\[0\]\.arguments"):
+        analyze(req)
