@@ -212,45 +212,23 @@ def check_request(req: ChatRequest) -> None:
     lone surrogate), a tool result without ``tool_call_id``, tool arguments or schemas that
     are not JSON or nest deeper than :data:`MAX_NESTING`.
 
-    Runs on every routed call, so the common case is a few attribute reads: ASCII text is
-    accepted from a flag, other text costs one C-level encode, and field names are only
+    Runs on every routed call, so a plain ASCII message costs a few attribute reads (ASCII
+    is known from a flag); other text costs one C-level encode, and field names are only
     formatted once something is wrong.
     """
     for i, m in enumerate(req.messages):
         content = m.content
-        if isinstance(content, str):
-            if not content.isascii():
-                _text(content, "messages[{}].content", i)
-        else:
-            for j, part in enumerate(content):
-                if isinstance(part, TextPart):
-                    _text(part.text, "messages[{}].content[{}].text", i, j)
-                else:
-                    for attr in ("url", "data", "media_type"):
-                        v = getattr(part, attr)
-                        if v is not None:
-                            _text(v, "messages[{}].content[{}].{}", i, j, attr)
-        if m.role == "tool" and not m.tool_call_id:
-            raise RequestValidationError(
-                f"messages[{i}] (role tool)",
-                "tool_call_id is required; pass the id of the assistant tool call it answers",
-            )
-        if m.tool_call_id is not None and not m.tool_call_id.isascii():
-            _text(m.tool_call_id, "messages[{}].tool_call_id", i)
-        if m.name is not None and not m.name.isascii():
-            _text(m.name, "messages[{}].name", i)
-        for k, tc in enumerate(m.tool_calls):
-            _text(tc.id, "messages[{}].tool_calls[{}].id", i, k)
-            _text(tc.name, "messages[{}].tool_calls[{}].name", i, k)
-            if _json_problem(tc.arguments, False) is not None:
-                _json(tc.arguments, f"messages[{i}].tool_calls[{k}].arguments")
-    for i, tool in enumerate(req.tools):
-        if not (tool.name.isascii() and tool.description.isascii()):
-            _text(tool.name, "tools[{}].name", i)
-            _text(tool.description, "tools[{}].description", i)
-        params = tool.parameters
-        if _SCHEMAS_OK.get(id(params)) is not params:
-            _schema(params, f"tools[{i}].parameters")
+        if not (
+            type(content) is str
+            and content.isascii()
+            and m.role != "tool"
+            and not m.tool_calls
+            and m.name is None
+            and m.tool_call_id is None
+        ):
+            _check_message(i, m)
+    if req.tools:
+        _check_tools(req.tools)
     if req.stop:
         for i, s in enumerate(req.stop):
             _text(s, "stop[{}]", i)
@@ -261,6 +239,45 @@ def check_request(req: ChatRequest) -> None:
         _text(fmt.name, "response_format.name")
         if fmt.json_schema is not None:
             _schema(fmt.json_schema, "response_format.json_schema")
+
+
+def _check_message(i: int, m: Message) -> None:
+    content = m.content
+    if isinstance(content, str):
+        _text(content, "messages[{}].content", i)
+    else:
+        for j, part in enumerate(content):
+            if isinstance(part, TextPart):
+                _text(part.text, "messages[{}].content[{}].text", i, j)
+            else:
+                for attr in ("url", "data", "media_type"):
+                    v = getattr(part, attr)
+                    if v is not None:
+                        _text(v, "messages[{}].content[{}].{}", i, j, attr)
+    if m.role == "tool" and not m.tool_call_id:
+        raise RequestValidationError(
+            f"messages[{i}] (role tool)",
+            "tool_call_id is required; pass the id of the assistant tool call it answers",
+        )
+    if m.tool_call_id is not None:
+        _text(m.tool_call_id, "messages[{}].tool_call_id", i)
+    if m.name is not None:
+        _text(m.name, "messages[{}].name", i)
+    for k, tc in enumerate(m.tool_calls):
+        _text(tc.id, "messages[{}].tool_calls[{}].id", i, k)
+        _text(tc.name, "messages[{}].tool_calls[{}].name", i, k)
+        if _json_problem(tc.arguments, False) is not None:
+            _json(tc.arguments, f"messages[{i}].tool_calls[{k}].arguments")
+
+
+def _check_tools(tools: list[ToolSpec]) -> None:
+    for i, tool in enumerate(tools):
+        if not (tool.name.isascii() and tool.description.isascii()):
+            _text(tool.name, "tools[{}].name", i)
+            _text(tool.description, "tools[{}].description", i)
+        params = tool.parameters
+        if _SCHEMAS_OK.get(id(params)) is not params:
+            _schema(params, f"tools[{i}].parameters")
 
 
 def _schema(value: dict[str, Any], field: str) -> None:
