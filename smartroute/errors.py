@@ -67,6 +67,21 @@ class ConfigurationError(SmartRouteError, ValueError):
     """Bad configuration, found at build time. The message names the field and the fix."""
 
 
+class RequestValidationError(SmartRouteError, ValueError):
+    """The caller's request cannot be sent as given, found before any target is tried.
+
+    Distinct from :class:`InvalidRequestError` (a vendor refusing a request it received): this
+    one is raised by the router itself, so no target is charged for it. ``field`` names the
+    offending part, e.g. ``messages[2].content``.
+    """
+
+    kind = ErrorKind.INVALID_REQUEST
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+
+
 class StrategyNotAvailableError(ConfigurationError):
     """A strategy was selected that this installation cannot run."""
 

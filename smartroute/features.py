@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from smartroute.request import ChatRequest
+from smartroute.errors import RequestValidationError
+from smartroute.request import MAX_NESTING, ChatRequest, Message, ToolCall
 
 ComplexityClass = Literal["simple", "moderate", "complex"]
 COMPLEXITY_CLASSES: tuple[ComplexityClass, ...] = ("simple", "moderate", "complex")
@@ -351,6 +352,20 @@ _PER_MESSAGE_OVERHEAD = 4
 _PER_IMAGE_TOKENS = 800
 
 
+def _arguments_text(request: ChatRequest, m: Message, tc: ToolCall) -> str:
+    """Routed requests were depth-checked at the edge; a request analysed directly may not
+    have been, and ``str`` recurses once per level."""
+    try:
+        return str(tc.arguments)
+    except RecursionError:
+        i = next(i for i, x in enumerate(request.messages) if x is m)
+        k = next(k for k, x in enumerate(m.tool_calls) if x is tc)
+        raise RequestValidationError(
+            f"messages[{i}].tool_calls[{k}].arguments",
+            f"nested deeper than {MAX_NESTING} levels; flatten it",
+        ) from None
+
+
 def analyze(
     request: ChatRequest,
     classifier: ComplexityClassifier | None = None,
@@ -373,7 +388,7 @@ def analyze(
         if m.role == "user":
             last_user = m.text
         for tc in m.tool_calls:
-            prompt_tokens += 20 + estimate_tokens(str(tc.arguments))
+            prompt_tokens += 20 + estimate_tokens(_arguments_text(request, m, tc))
     prompt_tokens += images * _PER_IMAGE_TOKENS
     for tool in request.tools:
         prompt_tokens += (

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import threading
 from collections import OrderedDict, deque
@@ -226,15 +227,70 @@ class FeedbackLoop:
             json.dump(data, fh)
 
     def load(self, path: str) -> None:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
+        """Restore :meth:`save`'d statistics. The whole file is checked before anything is
+        replaced: a bad file raises :class:`ConfigurationError` naming the entry and field,
+        and the router keeps the statistics it had."""
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except ValueError as exc:
+            raise ConfigurationError(f"stats file {path!r}: not valid JSON ({exc})") from None
+        try:
+            latency, ttft, counts = _checked_stats(data)
+            restore = getattr(self.router.strategy, "import_state", None)
+            if callable(restore) and data.get("learned") is not None:
+                restore(data["learned"])  # checks every record before storing any
+        except ValueError as exc:
+            raise ConfigurationError(f"stats file {path!r}: {exc}") from None
         with self._lock:
-            self._latency = {k: deque(v, maxlen=_WINDOW) for k, v in data["latency"].items()}
-            self._ttft = {k: deque(v, maxlen=_WINDOW) for k, v in data["ttft"].items()}
-            self._counts = data["counts"]
-        restore = getattr(self.router.strategy, "import_state", None)
-        if callable(restore) and data.get("learned") is not None:
-            restore(data["learned"])
+            self._latency = latency
+            self._ttft = ttft
+            self._counts = counts
+
+
+def _checked_stats(
+    data: Any,
+) -> tuple[dict[str, deque[float]], dict[str, deque[float]], dict[str, dict[str, int]]]:
+    """The latency windows and call counts of a saved file, or a ``ValueError`` naming the
+    first bad entry."""
+    if not isinstance(data, dict):
+        raise ValueError("expected a JSON object with 'latency', 'ttft', 'counts', 'learned'")
+    windows: list[dict[str, deque[float]]] = []
+    for section in ("latency", "ttft"):
+        entries = _section(data, section)
+        out: dict[str, deque[float]] = {}
+        for target, values in entries.items():
+            if not isinstance(values, list) or not all(
+                _is_number(v) and v >= 0 for v in values
+            ):
+                raise ValueError(
+                    f"{section}[{target!r}]: expected a list of seconds (finite numbers >= 0)"
+                )
+            out[target] = deque((float(v) for v in values), maxlen=_WINDOW)
+        windows.append(out)
+    counts: dict[str, dict[str, int]] = {}
+    for target, entry in _section(data, "counts").items():
+        if not isinstance(entry, dict) or set(entry) != {"ok", "error"}:
+            raise ValueError(f"counts[{target!r}]: expected an object {{'ok': n, 'error': n}}")
+        for field in ("ok", "error"):
+            v = entry[field]
+            if not (_is_number(v) and float(v).is_integer() and v >= 0):
+                raise ValueError(
+                    f"counts[{target!r}]: field {field!r} must be an integer >= 0, got {v!r}"
+                )
+        counts[target] = {"ok": int(entry["ok"]), "error": int(entry["error"])}
+    return windows[0], windows[1], counts
+
+
+def _section(data: dict[str, Any], name: str) -> dict[str, Any]:
+    entries = data.get(name, {})
+    if not isinstance(entries, dict):
+        raise ValueError(f"{name!r}: expected an object of target -> entry")
+    return entries
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _check_quality(quality: float) -> None:

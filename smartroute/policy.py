@@ -11,11 +11,19 @@ The same policy is plain data: ``RoutingPolicy(strategy="balanced", allow=[...])
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from smartroute.capability import ProviderCapability
 from smartroute.errors import ConfigurationError, ErrorKind
@@ -58,8 +66,10 @@ DEFAULT_ERROR_ACTIONS: dict[ErrorKind, ErrorAction] = {
 }
 
 
+# Every float of a policy is a finite number: an infinite backoff or cap overflows or hangs
+# the executor, and a NaN compares false everywhere (a NaN hedge delay hedges at once).
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class BalancedWeights(_Frozen):
@@ -114,6 +124,9 @@ class CircuitBreakerConfig(_Frozen):
     )
 
 
+_PERCENTILES = ("p50", "p75", "p90", "p95", "p99")
+
+
 class RaceConfig(_Frozen):
     """Hedging: start the next candidate when the current one has produced nothing after
     ``hedge_after`` (seconds, or a learned latency percentile per target such as ``"p90"``)."""
@@ -121,6 +134,18 @@ class RaceConfig(_Frozen):
     top_k: int = Field(2, ge=2, le=8)
     hedge_after: float | Literal["p50", "p75", "p90", "p95", "p99"] = 0.0
     min_hedge_after_s: float = Field(0.05, ge=0)
+
+    @field_validator("hedge_after", mode="before")
+    @classmethod
+    def _hedge_after(cls, v: Any) -> Any:
+        if isinstance(v, str) and v in _PERCENTILES:
+            return v
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0:
+            return float(v)
+        raise ValueError(
+            f"hedge_after: seconds as a finite number >= 0, or one of {', '.join(_PERCENTILES)} "
+            f"(a learned latency percentile); got {v!r}"
+        )
 
 
 class AdaptiveConfig(_Frozen):
@@ -174,7 +199,9 @@ class RoutingPolicy(_Frozen):
     resume_streams_: bool = Field(False, alias="resume_streams")
     max_cost_per_request: float | None = Field(None, gt=0)
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False
+    )
 
     @field_validator("allowed", "denied", "fallback", mode="before")
     @classmethod
@@ -248,16 +275,19 @@ class RoutingPolicy(_Frozen):
 
     @classmethod
     def weighted(cls, weights: Mapping[str, float]) -> RoutingPolicy:
-        return cls(strategy=RoutingStrategy.WEIGHTED, model_weights=dict(weights))
+        return cls.from_dict({"strategy": RoutingStrategy.WEIGHTED, "model_weights": dict(weights)})
 
     # --- builder -----------------------------------------------------------------------------
 
     def _with(self, **update: Any) -> RoutingPolicy:
         data = self.model_dump(by_alias=False, exclude_unset=False, round_trip=True)
         data.update(update)
-        return RoutingPolicy.model_validate(
-            {k: v for k, v in data.items()}, context={"by_name": True}
-        )
+        try:
+            return RoutingPolicy.model_validate(
+                {k: v for k, v in data.items()}, context={"by_name": True}
+            )
+        except ValidationError as exc:
+            raise _configuration_error(exc, RoutingPolicy) from None
 
     def allow(self, models: Iterable[str]) -> RoutingPolicy:
         return self._with(allowed=_listed("allow", models))
@@ -368,6 +398,8 @@ class RoutingPolicy(_Frozen):
     def from_dict(cls, data: Mapping[str, Any]) -> RoutingPolicy:
         try:
             return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            raise _configuration_error(exc, RoutingPolicy) from None
         except ValueError as exc:
             raise ConfigurationError(f"invalid routing policy: {exc}") from exc
 
@@ -387,6 +419,36 @@ class RoutingPolicy(_Frozen):
         if not isinstance(data, dict):
             raise ConfigurationError("routing policy YAML must be a mapping at the top level")
         return cls.from_dict(data.get("policy", data))
+
+
+def _configuration_error(exc: ValidationError, model: type[BaseModel]) -> ConfigurationError:
+    """One clause per problem, ``field.path: what is wrong (got value)``, in the names a
+    policy is written with (``deadline``, ``race.hedge_after``), without pydantic's noise."""
+    problems = []
+    for err in exc.errors(include_url=False):
+        names = []
+        owner: type[BaseModel] | None = model
+        for part in err["loc"]:
+            field = owner.model_fields.get(str(part)) if owner is not None else None
+            if field is None and owner is not None:  # given by alias
+                field = next((f for f in owner.model_fields.values() if f.alias == part), None)
+            if field is not None:
+                names.append(field.alias or str(part))
+                sub = field.annotation
+                owner = sub if isinstance(sub, type) and issubclass(sub, BaseModel) else None
+            elif isinstance(part, int) or owner is None or err["type"] == "extra_forbidden":
+                names.append(str(part))
+        where = ".".join(names)
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "finite_number":
+            msg += f" (got {err['input']!r})"
+        if where and not msg.startswith(names[-1] + ":") and ":" not in msg.split(" ", 1)[0]:
+            msg = f"{where}: {msg}"
+        elif where and "." in where:
+            msg = f"{where.rsplit('.', 1)[0]}.{msg}"
+        problems.append(msg)
+    what = "routing policy" if model is RoutingPolicy else model.__name__
+    return ConfigurationError(f"invalid {what}: " + "; ".join(problems))
 
 
 def _listed(field: str, models: Iterable[str]) -> tuple[str, ...]:

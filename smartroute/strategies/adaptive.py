@@ -51,11 +51,12 @@ from smartroute.capability import (
     SPEED_SCORE,
     SpeedTier,
 )
-from smartroute.errors import ErrorKind
+from smartroute.errors import ConfigurationError, ErrorKind
 from smartroute.features import COMPLEXITY_CLASSES, DEFAULT_OUTPUT_TOKENS, RequestFeatures
 from smartroute.plan import Candidate, Profile
 from smartroute.policy import RoutingPolicy
 from smartroute.state import Record, StateStore
+from smartroute.strategies.adaptive_state import checked_records
 from smartroute.strategies.balanced import BalancedWeightsFn
 from smartroute.strategies.base import cost_scores, estimated_costs, predicted_quality
 
@@ -488,17 +489,13 @@ class AdaptiveStrategy:
     def import_state(self, data: Mapping[str, Any]) -> None:
         version = data.get("version") if isinstance(data, Mapping) else None
         if version != STATE_VERSION:
-            raise ValueError(
+            raise ConfigurationError(
                 f"adaptive state: unsupported version {version!r} (expected {STATE_VERSION}); "
                 "save it again with this smartroute version"
             )
-        records = data.get("records")
-        if not isinstance(records, Mapping):
-            raise ValueError("adaptive state: 'records' must be an object of key -> record")
+        records = checked_records(data)  # all or nothing: a bad record leaves the store as it was
         for key, rec in records.items():
-            if not isinstance(rec, Mapping):
-                raise ValueError(f"adaptive state: record {key!r} is not an object")
-            self.store.put(self.ns, str(key), dict(rec))
+            self.store.put(self.ns, key, rec)
 
 
 def _bump(field: str) -> Callable[[Record | None], Record]:
