@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from smartroute.capability import ProviderCapability
 from smartroute.errors import ConfigurationError, ErrorKind, provider_error
-from smartroute.providers.base import HTTPTarget, TransportName, copy_options
+from smartroute.providers.base import HTTPTarget, TransportName, check_base_url, copy_options
 from smartroute.providers.errors import error_from_body, is_error_body, malformed
 from smartroute.request import ChatRequest, ImagePart, Message, TextPart, ToolCall
 from smartroute.response import ChatChunk, ChatResponse, ToolCallDelta, Usage
@@ -308,7 +308,7 @@ class Anthropic(HTTPTarget):
         *,
         base_url: str | None = None,
         api_key: str | SecretStr | None = None,
-        api_key_env: str = "ANTHROPIC_API_KEY",
+        api_key_env: str | None = None,
         name: str | None = None,
         capability: ProviderCapability | None = None,
         max_tokens: int | None = None,
@@ -318,12 +318,16 @@ class Anthropic(HTTPTarget):
     ) -> None:
         import os
 
-        url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL
+        if base_url is not None:
+            check_base_url(base_url, "Anthropic")
+        env_url = os.environ.get("ANTHROPIC_BASE_URL")
+        url = base_url or env_url or DEFAULT_BASE_URL
         if url.rstrip("/").endswith("/v1"):
             url = url.rstrip("/")[: -len("/v1")]
         self.wire = AnthropicWire(1, api_version)
         super().__init__(
             model, base_url=url, name=name, api_key=api_key, api_key_env=api_key_env,
+            vendor_key_env="ANTHROPIC_API_KEY", vendor_base_url=env_url or DEFAULT_BASE_URL,
             capability=capability, transport=transport, **kwargs,
         )
         if max_tokens is not None and max_tokens <= 0:

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from smartroute.capability import ProviderCapability
 from smartroute.errors import ConfigurationError, ErrorKind, provider_error
-from smartroute.providers.base import HTTPTarget, TransportName, copy_options
+from smartroute.providers.base import HTTPTarget, TransportName, check_base_url, copy_options
 from smartroute.providers.errors import error_from_body, is_error_body, malformed
 from smartroute.request import ChatRequest, ImagePart, Message, TextPart, ToolCall
 from smartroute.response import ChatChunk, ChatResponse, ToolCallDelta, Usage
@@ -298,13 +298,15 @@ class Gemini(HTTPTarget):
         transport: TransportName = "aiohttp",
         **kwargs: Any,
     ) -> None:
-        if api_key_env is None:
-            api_key_env = (
-                "GOOGLE_API_KEY"
-                if "GOOGLE_API_KEY" in os.environ and "GEMINI_API_KEY" not in os.environ
-                else "GEMINI_API_KEY"
-            )
+        if base_url is not None:
+            check_base_url(base_url, "Gemini")
+        vendor_env = (
+            "GOOGLE_API_KEY"
+            if "GOOGLE_API_KEY" in os.environ and "GEMINI_API_KEY" not in os.environ
+            else "GEMINI_API_KEY"
+        )
         super().__init__(
             model, base_url=base_url or DEFAULT_BASE_URL, name=name, api_key=api_key,
-            api_key_env=api_key_env, capability=capability, transport=transport, **kwargs,
+            api_key_env=api_key_env, vendor_key_env=vendor_env, vendor_base_url=DEFAULT_BASE_URL,
+            capability=capability, transport=transport, **kwargs,
         )

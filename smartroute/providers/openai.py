@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from smartroute.capability import ProviderCapability
 from smartroute.decision import trusted
 from smartroute.errors import ConfigurationError, ErrorKind, provider_error
-from smartroute.providers.base import HTTPTarget, TransportName, copy_options
+from smartroute.providers.base import HTTPTarget, TransportName, check_base_url, copy_options
 from smartroute.providers.errors import error_from_body, is_error_body, malformed
 from smartroute.request import ChatRequest, ImagePart, Message, TextPart, ToolCall
 from smartroute.response import ChatChunk, ChatResponse, ToolCallDelta, Usage
@@ -362,7 +362,10 @@ class OpenAICompatible(HTTPTarget):
                 f"OpenAICompatible: unknown preset {preset!r}; use one of {sorted(PRESETS)} or "
                 "pass base_url= and api_key_env="
             )
-        url = base_url or (os.environ.get(p.base_url_env) if p.base_url_env else None) or p.base_url
+        if base_url is not None:
+            check_base_url(base_url, "OpenAICompatible")
+        env_url = os.environ.get(p.base_url_env) if p.base_url_env else None
+        url = base_url or env_url or p.base_url
         field = max_tokens_field or p.max_tokens_field
         if field not in _WIRES:
             raise ConfigurationError(
@@ -376,7 +379,9 @@ class OpenAICompatible(HTTPTarget):
             base_url=url,
             name=name,
             api_key=api_key,
-            api_key_env=api_key_env or p.api_key_env,
+            api_key_env=api_key_env,
+            vendor_key_env=p.api_key_env,
+            vendor_base_url=env_url or p.base_url,
             key_required=key_required,
             capability=capability,
             provider=kwargs.pop("provider", preset),
