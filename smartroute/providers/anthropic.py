@@ -15,8 +15,14 @@ from pydantic import SecretStr
 
 from smartroute.capability import ProviderCapability
 from smartroute.errors import ConfigurationError, ErrorKind, provider_error
-from smartroute.providers.base import HTTPTarget, TransportName, check_base_url, copy_options
-from smartroute.providers.errors import error_from_body, is_error_body, malformed
+from smartroute.providers.base import (
+    HTTPTarget,
+    StreamText,
+    TransportName,
+    check_base_url,
+    copy_options,
+)
+from smartroute.providers.errors import error_from_body, is_error_body, malformed, token_count
 from smartroute.request import ChatRequest, ImagePart, Message, TextPart, ToolCall
 from smartroute.response import ChatChunk, ChatResponse, ToolCallDelta, Usage
 
@@ -138,11 +144,11 @@ def parse_usage(data: Any) -> Usage:
     """Anthropic counts cached and uncached input separately; the neutral total includes both."""
     if not isinstance(data, Mapping):
         return Usage()
-    read = int(data.get("cache_read_input_tokens") or 0)
-    created = int(data.get("cache_creation_input_tokens") or 0)
+    read = token_count(data.get("cache_read_input_tokens"), "cache_read_input_tokens")
+    created = token_count(data.get("cache_creation_input_tokens"), "cache_creation_input_tokens")
     return Usage(
-        input_tokens=int(data.get("input_tokens") or 0) + read + created,
-        output_tokens=int(data.get("output_tokens") or 0),
+        input_tokens=token_count(data.get("input_tokens"), "input_tokens") + read + created,
+        output_tokens=token_count(data.get("output_tokens"), "output_tokens"),
         cached_input_tokens=read,
     )
 
@@ -181,14 +187,14 @@ def parse_response(data: Any) -> ChatResponse:
     )
 
 
-class StreamState:
+class StreamState(StreamText):
     """Parses Messages streaming events. The answer is complete at ``message_delta`` (which
     carries the stop reason and final output count); ``message_stop`` is not waited for."""
 
     def __init__(self, model: str) -> None:
         self.model = model
         self.done = False
-        self.text = ""
+        self._pieces: list[str] = []
         self.received_content = False
         self.stop_reason: str | None = None
         self.usage = Usage()
@@ -200,7 +206,7 @@ class StreamState:
             return []
         try:
             obj = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise malformed("stream event is not JSON") from None
         if not isinstance(obj, Mapping):
             raise malformed("stream event is not a JSON object")
@@ -252,7 +258,7 @@ class StreamState:
         if not text:
             return []
         self.received_content = True
-        self.text += text
+        self._add_text(text)
         return [ChatChunk(text=text)]
 
     def finish(self) -> ChatChunk:

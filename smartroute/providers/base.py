@@ -88,12 +88,36 @@ class StreamParser(Protocol):
     """Turns one vendor's SSE events into neutral chunks; one instance per stream."""
 
     done: bool
-    text: str
     received_content: bool
+
+    @property
+    def text(self) -> str: ...
 
     def feed(self, event: str, data: str) -> list[ChatChunk]: ...
 
     def finish(self) -> ChatChunk: ...
+
+
+class StreamText:
+    """The text a stream parser has seen, kept as pieces: ``text += piece`` on an attribute
+    copies the whole text per event, quadratic on a long (or hostile) stream."""
+
+    _pieces: list[str]
+
+    def _add_text(self, piece: str) -> None:
+        try:
+            self._pieces.append(piece)
+        except AttributeError:
+            self._pieces = [piece]
+
+    @property
+    def text(self) -> str:
+        pieces: list[str] | None = getattr(self, "_pieces", None)
+        if not pieces:
+            return ""
+        if len(pieces) > 1:
+            pieces[:] = ["".join(pieces)]
+        return pieces[0]
 
 
 class WireFormat(Protocol):
@@ -245,6 +269,7 @@ class HTTPTarget(TargetIdentity):
         self._lock = threading.Lock()
         self._headers: keys.SecretHeaders | None = None
         self._timeouts: dict[AttemptOptions, httpx.Timeout] = {}
+        self._finalizers: list[weakref.finalize[Any, Any]] = []
         forks.register(self)
         # parsed once: httpx re-parses a str URL on every request
         self._urls = (
@@ -334,9 +359,13 @@ class HTTPTarget(TargetIdentity):
         if pool is None:
             for dead in [lp for lp in self._aclients if lp.is_closed()]:
                 del self._aclients[dead]
+            self._finalizers = [f for f in self._finalizers if _pending(f)]
             pool = self._new_async_pool()
             self._aclients[loop] = pool
             self._closers[loop] = _close_at_loop_shutdown(pool[0])
+            self._finalizers.append(
+                weakref.finalize(self, _close_when_dropped, weakref.ref(loop), pool[0])
+            )
         return pool
 
     def _new_async_pool(self) -> _AsyncPool:
@@ -356,6 +385,9 @@ class HTTPTarget(TargetIdentity):
             self._client = None
         self._aclients = weakref.WeakKeyDictionary()
         self._closers = weakref.WeakKeyDictionary()
+        for fin in self._finalizers:
+            fin.detach()
+        self._finalizers = []
 
     def close(self) -> None:
         """Close the sync client (if this target created it)."""
@@ -815,6 +847,50 @@ def _merge(body: dict[str, Any], extra: Mapping[str, Any]) -> None:
             _merge(mine, value)
         else:
             body[key] = value
+
+
+_CLOSING: set[asyncio.Task[None]] = set()
+
+
+def _pending(fin: weakref.finalize[Any, Any]) -> bool:
+    """Whether a drop-finalizer still has an open client on a live loop (else detach it)."""
+    info = fin.peek()
+    if info is None:
+        return False
+    loop, client = info[2][0](), info[2][1]
+    if loop is None or loop.is_closed() or client.is_closed:
+        fin.detach()
+        return False
+    return True
+
+
+def _close_when_dropped(
+    loop_ref: weakref.ref[asyncio.AbstractEventLoop], client: httpx.AsyncClient
+) -> None:
+    """A target dropped without ``aclose()`` while its loop runs: close its client on that
+    loop. Called by ``weakref.finalize`` before the garbage cycle holding the target is freed,
+    and the finalizer (not the target) holds the client, so aiohttp never finds its session
+    unclosed (which it reports as "Unclosed client session")."""
+    loop = loop_ref()
+    if loop is None or loop.is_closed() or client.is_closed:
+        return
+
+    def start() -> None:
+        task = loop.create_task(client.aclose())
+        _CLOSING.add(task)
+        task.add_done_callback(_CLOSING.discard)
+
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    try:
+        if running is loop:
+            start()
+        else:
+            loop.call_soon_threadsafe(start)
+    except RuntimeError:  # the loop closed meanwhile; its shutdown closed the client
+        pass
 
 
 def _close_at_loop_shutdown(client: httpx.AsyncClient) -> Any:
