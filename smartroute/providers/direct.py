@@ -120,12 +120,16 @@ class DirectPost:
                 if declared is not None and declared > limit:
                     response.close()
                     raise too_large(limit)
+                encoding = response.headers.get("Content-Encoding")
                 try:
-                    decoder = Decoder(response.headers.get("Content-Encoding"), limit)
-                    parts: list[bytes] = []
-                    async for raw in response.content.iter_any():
-                        parts += decoder.feed(raw)
-                    parts += decoder.flush()
+                    if declared is not None and not encoding:  # the common case: one read
+                        parts = [await response.read()]
+                    else:
+                        decoder = Decoder(encoding, limit)
+                        parts = []
+                        async for raw in response.content.iter_any():
+                            parts += decoder.feed(raw)
+                        parts += decoder.flush()
                 except ProviderError:
                     response.close()  # drop the connection: the rest is never read
                     raise
