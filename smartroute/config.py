@@ -16,8 +16,10 @@ targets:
 
 Target entries take ``model`` (required), ``provider`` (an OpenAI-compatible preset,
 ``anthropic`` or ``gemini``; default: the catalog's vendor), ``name``, ``base_url``,
-``api_key_env``, ``capability``, ``transport`` and ``timeout``. Keys are never read from the file:
-only the name of the variable holding one.
+``api_key_env``, ``capability``, ``transport``, ``timeout``, ``extra_body`` and
+``max_response_bytes``. Keys are never read from the file: only the name of the variable holding
+one. A ``base_url`` that is not the vendor's own needs its own ``api_key_env`` (a vendor's
+default key variable is only sent to that vendor; see ``docs/providers.md``).
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ from smartroute.target import Target
 
 _TARGET_FIELDS = {
     "model", "provider", "name", "base_url", "api_key_env", "capability", "transport", "timeout",
-    "extra_body",
+    "extra_body", "max_response_bytes",
 }
+_STRING_FIELDS = ("name", "base_url", "api_key_env", "transport")
 
 
 def _load(config: Mapping[str, Any] | str | os.PathLike[str]) -> Mapping[str, Any]:
@@ -89,9 +92,15 @@ def build_targets(entries: Sequence[Mapping[str, Any]]) -> list[Target]:
         model = entry.get("model")
         if not isinstance(model, str) or not model:
             raise ConfigurationError(f"{where}.model: required, a model id such as 'gpt-4o'")
+        for k in _STRING_FIELDS:
+            if entry.get(k) is not None and not isinstance(entry[k], str):
+                raise ConfigurationError(
+                    f"{where}.{k}: must be a string, got {type(entry[k]).__name__} "
+                    f"{entry[k]!r}"
+                )
         kwargs: dict[str, Any] = {
             k: entry[k]
-            for k in ("name", "base_url", "api_key_env", "transport", "timeout", "extra_body")
+            for k in (*_STRING_FIELDS, "timeout", "extra_body", "max_response_bytes")
             if entry.get(k) is not None
         }
         cap = entry.get("capability")

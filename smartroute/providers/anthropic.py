@@ -15,8 +15,14 @@ from pydantic import SecretStr
 
 from smartroute.capability import ProviderCapability
 from smartroute.errors import ConfigurationError, ErrorKind, provider_error
-from smartroute.providers.base import HTTPTarget, TransportName, copy_options
-from smartroute.providers.errors import error_from_body, is_error_body, malformed
+from smartroute.providers.base import (
+    HTTPTarget,
+    StreamText,
+    TransportName,
+    check_base_url,
+    copy_options,
+)
+from smartroute.providers.errors import error_from_body, is_error_body, malformed, token_count
 from smartroute.request import ChatRequest, ImagePart, Message, TextPart, ToolCall
 from smartroute.response import ChatChunk, ChatResponse, ToolCallDelta, Usage
 
@@ -138,11 +144,11 @@ def parse_usage(data: Any) -> Usage:
     """Anthropic counts cached and uncached input separately; the neutral total includes both."""
     if not isinstance(data, Mapping):
         return Usage()
-    read = int(data.get("cache_read_input_tokens") or 0)
-    created = int(data.get("cache_creation_input_tokens") or 0)
+    read = token_count(data.get("cache_read_input_tokens"), "cache_read_input_tokens")
+    created = token_count(data.get("cache_creation_input_tokens"), "cache_creation_input_tokens")
     return Usage(
-        input_tokens=int(data.get("input_tokens") or 0) + read + created,
-        output_tokens=int(data.get("output_tokens") or 0),
+        input_tokens=token_count(data.get("input_tokens"), "input_tokens") + read + created,
+        output_tokens=token_count(data.get("output_tokens"), "output_tokens"),
         cached_input_tokens=read,
     )
 
@@ -181,14 +187,14 @@ def parse_response(data: Any) -> ChatResponse:
     )
 
 
-class StreamState:
+class StreamState(StreamText):
     """Parses Messages streaming events. The answer is complete at ``message_delta`` (which
     carries the stop reason and final output count); ``message_stop`` is not waited for."""
 
     def __init__(self, model: str) -> None:
         self.model = model
         self.done = False
-        self.text = ""
+        self._pieces: list[str] = []
         self.received_content = False
         self.stop_reason: str | None = None
         self.usage = Usage()
@@ -200,7 +206,7 @@ class StreamState:
             return []
         try:
             obj = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise malformed("stream event is not JSON") from None
         if not isinstance(obj, Mapping):
             raise malformed("stream event is not a JSON object")
@@ -252,7 +258,7 @@ class StreamState:
         if not text:
             return []
         self.received_content = True
-        self.text += text
+        self._add_text(text)
         return [ChatChunk(text=text)]
 
     def finish(self) -> ChatChunk:
@@ -308,7 +314,7 @@ class Anthropic(HTTPTarget):
         *,
         base_url: str | None = None,
         api_key: str | SecretStr | None = None,
-        api_key_env: str = "ANTHROPIC_API_KEY",
+        api_key_env: str | None = None,
         name: str | None = None,
         capability: ProviderCapability | None = None,
         max_tokens: int | None = None,
@@ -318,12 +324,16 @@ class Anthropic(HTTPTarget):
     ) -> None:
         import os
 
-        url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL
+        if base_url is not None:
+            check_base_url(base_url, "Anthropic")
+        env_url = os.environ.get("ANTHROPIC_BASE_URL")
+        url = base_url or env_url or DEFAULT_BASE_URL
         if url.rstrip("/").endswith("/v1"):
             url = url.rstrip("/")[: -len("/v1")]
         self.wire = AnthropicWire(1, api_version)
         super().__init__(
             model, base_url=url, name=name, api_key=api_key, api_key_env=api_key_env,
+            vendor_key_env="ANTHROPIC_API_KEY", vendor_base_url=env_url or DEFAULT_BASE_URL,
             capability=capability, transport=transport, **kwargs,
         )
         if max_tokens is not None and max_tokens <= 0:

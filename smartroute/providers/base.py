@@ -13,28 +13,49 @@ to the transport (:mod:`smartroute.providers.direct`). Call :meth:`HTTPTarget.ac
 ``Router.aclose``) before a loop ends to release its connections.
 
 API keys are :class:`pydantic.SecretStr`. A missing key is reported when a call is made, not at
-construction, so targets can be built (and routes planned) on machines without keys.
+construction, so targets can be built (and routes planned) on machines without keys. A vendor's
+default key variable is only ever sent to that vendor's default host (:mod:`.keys`).
+
+Every answer is read with bounds (:mod:`.body`): at most ``max_response_bytes`` decoded bytes
+(32 MB by default; per SSE event for streams, four times that for a whole stream), decoded in
+bounded steps, and within ``options.timeout`` as a *total* bound on both paths (the sync path
+clips each phase's timeout to the time left and a watchdog shuts the socket down at the
+deadline, :mod:`.watchdog`). After ``os.fork()`` a child drops the clients and locks it
+inherited and builds its own (:mod:`.forks`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import math
 import os
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterator, Mapping
 from typing import Any, ClassVar, Literal, Protocol
 
 import httpx
-from httpx_sse import EventSource
 from pydantic import SecretStr
 
 from smartroute import catalog
 from smartroute.capability import ProviderCapability
 from smartroute.errors import ConfigurationError, ErrorKind, ProviderError, provider_error
+from smartroute.providers import forks, keys, watchdog
+from smartroute.providers.body import (
+    ACCEPT_ENCODING,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    STREAM_FACTOR,
+    Decoder,
+    SSEReader,
+    as_response,
+    check_limit,
+    deadline_error,
+    too_large,
+)
 from smartroute.providers.direct import Answer, DirectPost, direct_post
 from smartroute.providers.errors import error_from_exception, error_from_response, malformed
 from smartroute.request import ChatRequest
@@ -67,12 +88,36 @@ class StreamParser(Protocol):
     """Turns one vendor's SSE events into neutral chunks; one instance per stream."""
 
     done: bool
-    text: str
     received_content: bool
+
+    @property
+    def text(self) -> str: ...
 
     def feed(self, event: str, data: str) -> list[ChatChunk]: ...
 
     def finish(self) -> ChatChunk: ...
+
+
+class StreamText:
+    """The text a stream parser has seen, kept as pieces: ``text += piece`` on an attribute
+    copies the whole text per event, quadratic on a long (or hostile) stream."""
+
+    _pieces: list[str]
+
+    def _add_text(self, piece: str) -> None:
+        try:
+            self._pieces.append(piece)
+        except AttributeError:
+            self._pieces = [piece]
+
+    @property
+    def text(self) -> str:
+        pieces: list[str] | None = getattr(self, "_pieces", None)
+        if not pieces:
+            return ""
+        if len(pieces) > 1:
+            pieces[:] = ["".join(pieces)]
+        return pieces[0]
 
 
 class WireFormat(Protocol):
@@ -96,6 +141,37 @@ class MissingAPIKeyError(ProviderError, ConfigurationError):
     kind = ErrorKind.AUTHENTICATION
 
 
+def check_base_url(value: object, where: str) -> str:
+    """A base URL, or a :class:`ConfigurationError` naming the field."""
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise ConfigurationError(
+            f"{where}: base_url={value!r} must be a string starting with http:// or https://"
+        )
+    return value
+
+
+def check_timeout(value: object, where: str) -> httpx.Timeout:
+    """A target's default timeout: ``None`` (the default), seconds, or an ``httpx.Timeout``
+    whose phases are each ``None`` or finite and positive."""
+    if value is None:
+        return DEFAULT_TIMEOUT
+    phases: dict[str, Any] = (
+        dict(value.as_dict()) if isinstance(value, httpx.Timeout) else {"timeout": value}
+    )
+    for phase, seconds in phases.items():
+        ok = seconds is None or (
+            isinstance(seconds, int | float) and not isinstance(seconds, bool)
+            and math.isfinite(seconds) and seconds > 0
+        )
+        if not ok:
+            field = "timeout" if phase == "timeout" else f"timeout.{phase}"
+            raise ConfigurationError(
+                f"{where}: {field}={seconds!r} must be a finite number of seconds > 0 "
+                "(or an httpx.Timeout of such values)"
+            )
+    return value if isinstance(value, httpx.Timeout) else httpx.Timeout(value)  # type: ignore[arg-type]
+
+
 def resolve_key(api_key: str | SecretStr | None) -> SecretStr | None:
     if api_key is None or isinstance(api_key, SecretStr):
         return api_key
@@ -112,6 +188,7 @@ class HTTPTarget(TargetIdentity):
     per attempt by the router's :class:`AttemptOptions`. ``client``/``async_client`` let callers
     bring their own configured clients (proxies, mTLS); those are never closed here.
     ``log_bodies=True`` logs request and response bodies at DEBUG (never headers or keys).
+    ``max_response_bytes`` bounds a decoded answer (default 32 MB; see :mod:`.body`).
     ``extra_body`` adds vendor fields the neutral request has no name for to every request body
     (e.g. Anthropic's ``{"thinking": {"type": "enabled", "budget_tokens": 2048}}``); nested
     objects are merged with the ones built from the request, other values replace them.
@@ -142,34 +219,36 @@ class HTTPTarget(TargetIdentity):
         async_client: httpx.AsyncClient | None = None,
         log_bodies: bool = False,
         extra_body: Mapping[str, Any] | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        vendor_key_env: str | None = None,
+        vendor_base_url: str | None = None,
     ) -> None:
+        where = type(self).__name__
         if not model or not isinstance(model, str):
-            raise ConfigurationError(f"{type(self).__name__}: model must be a non-empty string")
+            raise ConfigurationError(f"{where}: model must be a non-empty string")
         if transport not in ("aiohttp", "httpx"):
             raise ConfigurationError(
                 f"{type(self).__name__}: transport={transport!r}; use 'aiohttp' (default) or "
                 "'httpx'"
             )
-        if not base_url.startswith(("http://", "https://")):
-            raise ConfigurationError(
-                f"{type(self).__name__}: base_url={base_url!r} must start with http:// or https://"
-            )
+        check_base_url(base_url, where)
         self._model = model
         self._name = name or model
         self.base_url = base_url.rstrip("/")
         self._api_key = resolve_key(api_key)
-        self.api_key_env = api_key_env
         self.key_required = key_required
+        self.api_key_env = keys.bind(
+            where, self.base_url, api_key_set=self._api_key is not None,
+            api_key_env=api_key_env, vendor_key_env=vendor_key_env,
+            vendor_base_url=vendor_base_url, key_required=key_required,
+        )
+        self.max_response_bytes = check_limit(max_response_bytes, where)
         self.provider = provider or self.vendor
         self._capability = (
             capability or catalog.lookup(model) or ProviderCapability(provider=self.provider)
         )
         self.extra_headers = dict(headers or {})
-        self.timeout = (
-            timeout if isinstance(timeout, httpx.Timeout)
-            else DEFAULT_TIMEOUT if timeout is None
-            else httpx.Timeout(timeout)
-        )
+        self.timeout = check_timeout(timeout, where)
         self.limits = limits or DEFAULT_LIMITS
         self.transport = transport
         self.log_bodies = log_bodies
@@ -188,8 +267,10 @@ class HTTPTarget(TargetIdentity):
         self._closers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any]
         self._closers = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
-        self._headers: dict[str, str] | None = None
+        self._headers: keys.SecretHeaders | None = None
         self._timeouts: dict[AttemptOptions, httpx.Timeout] = {}
+        self._finalizers: list[weakref.finalize[Any, Any]] = []
+        forks.register(self)
         # parsed once: httpx re-parses a str URL on every request
         self._urls = (
             httpx.URL(self.wire.url(self.base_url, model, False)),
@@ -224,14 +305,15 @@ class HTTPTarget(TargetIdentity):
             return None
         return self._api_key.get_secret_value()
 
-    def _request_headers(self) -> dict[str, str]:
+    def _request_headers(self) -> keys.SecretHeaders:
         headers = self._headers
         if headers is None:
-            headers = {
+            headers = keys.SecretHeaders({
                 "content-type": "application/json",
+                "accept-encoding": ACCEPT_ENCODING,
                 **self.wire.headers(self._key()),
                 **self.extra_headers,
-            }
+            })
             self._headers = headers
         return headers
 
@@ -246,7 +328,10 @@ class HTTPTarget(TargetIdentity):
         connect = options.connect_timeout if options.connect_timeout is not None else d.connect
         if options.timeout is not None and connect is not None:
             connect = min(connect, options.timeout)
-        t = httpx.Timeout(connect=connect, read=read, write=d.write, pool=d.pool)
+        pool = d.pool
+        if options.timeout is not None:
+            pool = options.timeout if pool is None else min(pool, options.timeout)
+        t = httpx.Timeout(connect=connect, read=read, write=d.write, pool=pool)
         if len(self._timeouts) < 64:
             self._timeouts[options] = t
         return t
@@ -274,9 +359,13 @@ class HTTPTarget(TargetIdentity):
         if pool is None:
             for dead in [lp for lp in self._aclients if lp.is_closed()]:
                 del self._aclients[dead]
+            self._finalizers = [f for f in self._finalizers if _pending(f)]
             pool = self._new_async_pool()
             self._aclients[loop] = pool
             self._closers[loop] = _close_at_loop_shutdown(pool[0])
+            self._finalizers.append(
+                weakref.finalize(self, _close_when_dropped, weakref.ref(loop), pool[0])
+            )
         return pool
 
     def _new_async_pool(self) -> _AsyncPool:
@@ -287,6 +376,18 @@ class HTTPTarget(TargetIdentity):
             client = httpx.AsyncClient(transport=transport, timeout=self.timeout)
             return client, direct_post(client, transport)
         return httpx.AsyncClient(timeout=self.timeout, limits=self.limits), None
+
+    def _after_fork(self) -> None:
+        """In a forked child: forget the parent's clients and locks (never close them: the
+        sockets are the parent's). A client the caller passed in is kept: it is theirs."""
+        self._lock = threading.Lock()
+        if self._own_client:
+            self._client = None
+        self._aclients = weakref.WeakKeyDictionary()
+        self._closers = weakref.WeakKeyDictionary()
+        for fin in self._finalizers:
+            fin.detach()
+        self._finalizers = []
 
     def close(self) -> None:
         """Close the sync client (if this target created it)."""
@@ -337,10 +438,21 @@ class HTTPTarget(TargetIdentity):
         self, request: ChatRequest, stream: bool
     ) -> tuple[httpx.URL, bytes, dict[str, str]]:
         headers = self._request_headers()
-        body = self.wire.body(request, self._model, stream)
-        if self.extra_body:
-            _merge(body, self.extra_body)
-        content = _ENCODE(body).encode()
+        err: ProviderError | None = None
+        try:
+            body = self.wire.body(request, self._model, stream)
+            if self.extra_body:
+                _merge(body, self.extra_body)
+            content = _ENCODE(body).encode()
+        except ProviderError:
+            raise
+        except Exception as exc:  # the caller's input, not the provider: neutral to breakers
+            err = self._scrub(provider_error(
+                ErrorKind.INVALID_REQUEST,
+                f"cannot build the request body: {type(exc).__name__}: {exc}"[:500],
+            ))
+        if err is not None:
+            raise err
         if self.log_bodies and logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s request body: %s", self._name, content.decode())
         return self._urls[stream], content, headers
@@ -364,15 +476,24 @@ class HTTPTarget(TargetIdentity):
             raise self._scrub(malformed(f"empty body with HTTP {status}", status=status))
         try:
             data = json.loads(content)
-        except ValueError:
-            raise self._scrub(
-                malformed(f"body is not JSON (HTTP {status})", status=status)
-            ) from None
+        except (ValueError, RecursionError) as exc:
+            bad: ProviderError | None = malformed(
+                f"body is not JSON (HTTP {status}): {type(exc).__name__}", status=status
+            )
+        else:
+            bad = None
+        if bad is not None:
+            raise self._scrub(bad)
         try:
             resp = self.wire.parse(data)
         except ProviderError as err:
             err.status_code = err.status_code or status
             raise self._scrub(err) from None
+        except (ValueError, TypeError, RecursionError) as exc:
+            bad = malformed(f"unexpected answer shape: {type(exc).__name__}: {exc}"[:300],
+                            status=status)
+        if bad is not None:
+            raise self._scrub(bad)
         if resp.model is None:
             resp.model = self._model
         return resp
@@ -389,7 +510,7 @@ class HTTPTarget(TargetIdentity):
                 except ProviderError as err:
                     err.status_code = err.status_code or response.status_code
                     return self._scrub(err)
-                except ValueError:
+                except (ValueError, TypeError, RecursionError):
                     pass
             return self._scrub(
                 malformed(f"expected an event stream, got content-type {ctype!r}",
@@ -398,8 +519,13 @@ class HTTPTarget(TargetIdentity):
         raise AssertionError("unreachable")
 
     def _transport_error(
-        self, exc: BaseException, *, streaming: bool = False, parser: StreamParser | None = None
+        self, exc: BaseException, *, streaming: bool = False, parser: StreamParser | None = None,
+        options: AttemptOptions = NO_LIMITS, deadline: float | None = None,
     ) -> ProviderError:
+        """The error for a transport failure; its chain is cut (raise it outside the
+        ``except``): httpx and aiohttp exceptions hold the request and its headers."""
+        if deadline is not None and time.monotonic() >= deadline:
+            return self._scrub(deadline_error(options.timeout, streaming))
         return self._scrub(
             error_from_exception(
                 exc, streaming=streaming,
@@ -408,10 +534,83 @@ class HTTPTarget(TargetIdentity):
             )
         )
 
-    def _deadline_error(self, parser: StreamParser, limit: float) -> ProviderError:
-        return self._scrub(provider_error(
-            ErrorKind.TIMEOUT, f"attempt exceeded its {limit:g} s limit while streaming"
-        ))
+    @property
+    def _stream_limit(self) -> int:
+        return self.max_response_bytes * STREAM_FACTOR
+
+    def _check_declared(self, response: httpx.Response, limit: int) -> None:
+        """Refuse at once a body whose declared length is over the limit."""
+        declared = response.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise self._scrub(too_large(limit))
+
+    def _read_sync(
+        self, response: httpx.Response, options: AttemptOptions, deadline: float | None
+    ) -> bytes:
+        limit = self.max_response_bytes
+        self._check_declared(response, limit)
+        if response.is_stream_consumed:  # a transport that answered in memory (mock, custom)
+            return self._in_memory(response, limit)
+        decoder = Decoder(response.headers.get("content-encoding"), limit)
+        parts: list[bytes] = []
+        for raw in response.iter_raw():
+            parts += decoder.feed(raw)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise self._scrub(deadline_error(options.timeout))
+        parts += decoder.flush()
+        if deadline is not None and time.monotonic() >= deadline:
+            raise self._scrub(deadline_error(options.timeout))
+        return b"".join(parts)
+
+    async def _read_async(self, response: httpx.Response) -> bytes:
+        """The body of an ``httpx`` response, bounded (the caller bounds the time)."""
+        limit = self.max_response_bytes
+        self._check_declared(response, limit)
+        if response.is_stream_consumed:
+            return self._in_memory(response, limit)
+        decoder = Decoder(response.headers.get("content-encoding"), limit)
+        parts: list[bytes] = []
+        async for raw in response.aiter_raw():
+            parts += decoder.feed(raw)
+        parts += decoder.flush()
+        return b"".join(parts)
+
+    def _in_memory(self, response: httpx.Response, limit: int) -> bytes:
+        content = response.content
+        if len(content) > limit:
+            raise self._scrub(too_large(limit))
+        return content
+
+    def _answer(self, response: httpx.Response, body: bytes) -> httpx.Response | Answer:
+        if response.status_code >= 300:
+            return as_response(response.status_code, response.headers, body)
+        return Answer(response.status_code, body)
+
+    @contextlib.contextmanager
+    def _exchange(
+        self, client: httpx.Client, url: httpx.URL, content: bytes, headers: Mapping[str, str],
+        options: AttemptOptions, deadline: float | None,
+    ) -> Iterator[httpx.Response]:
+        """A sync POST whose phases together end by ``deadline``: each phase's timeout is
+        clipped to the time left when it starts, and the socket is shut down at the deadline
+        while the body is read. The response is always closed."""
+        req = client.build_request(
+            "POST", url, content=content, headers=headers, timeout=self._timeout_for(options)
+        )
+        if deadline is not None:
+            req.extensions["timeout"] = _TimeLeft(req.extensions["timeout"], deadline)
+        response = client.send(req, stream=True)
+        watch = None
+        try:
+            if deadline is not None:
+                sock = watchdog.socket_of(response.extensions)
+                if sock is not None:
+                    watch = watchdog.watch(deadline, sock)
+            yield response
+        finally:
+            if watch is not None:
+                watch.cancel()
+            response.close()
 
     # --- sync -----------------------------------------------------------------------------
 
@@ -419,13 +618,18 @@ class HTTPTarget(TargetIdentity):
         url, content, headers = self._prepare(request, False)
         client = self._sync_client()
         started = time.perf_counter()
+        deadline = _deadline_of(options)
+        failed: ProviderError | None = None
         try:
-            response = client.post(
-                url, content=content, headers=headers, timeout=self._timeout_for(options)
-            )
+            with self._exchange(client, url, content, headers, options, deadline) as response:
+                answer = self._answer(response, self._read_sync(response, options, deadline))
         except httpx.HTTPError as exc:
-            raise self._transport_error(exc) from exc
-        return self._parse(response, started)
+            failed = self._transport_error(exc, options=options, deadline=deadline)
+        except ProviderError as err:  # its frames may hold a body up to the limit: drop them
+            failed = self._scrub(err).with_traceback(None)
+        if failed is not None:
+            raise failed
+        return self._parse(answer, started)
 
     def stream(
         self, request: ChatRequest, options: AttemptOptions = NO_LIMITS
@@ -433,33 +637,56 @@ class HTTPTarget(TargetIdentity):
         url, content, headers = self._prepare(request, True)
         client = self._sync_client()
         parser = self.wire.stream_parser(self._model)
-        deadline = time.monotonic() + options.timeout if options.timeout is not None else None
+        deadline = _deadline_of(options)
+        failed: ProviderError | None = None
         try:
-            with client.stream(
-                "POST", url, content=content, headers={**headers, "accept": "text/event-stream"},
-                timeout=self._timeout_for(options),
+            with self._exchange(
+                client, url, content, {**headers, "accept": "text/event-stream"}, options,
+                deadline,
             ) as response:
-                if response.status_code >= 300 or "text/event-stream" not in response.headers.get(
-                    "content-type", ""
-                ):
-                    response.read()
-                    raise self._stream_error(response)
-                for sse in EventSource(response).iter_sse():
-                    try:
-                        chunks = parser.feed(sse.event, sse.data)
-                    except ProviderError as err:
-                        raise self._scrub(err) from None
-                    yield from chunks
+                if not _is_event_stream(response):
+                    body = self._read_sync(response, options, deadline)
+                    raise self._stream_error(self._as_full(response, body))
+                decoder = Decoder(_encoding(response), self._stream_limit)
+                sse = SSEReader(self.max_response_bytes)
+                for raw in _raw(response):
+                    for piece in decoder.feed(raw):
+                        for event, data in sse.feed(piece):
+                            yield from self._feed(parser, event, data)
+                            if parser.done:
+                                break
+                        if parser.done:
+                            break
                     if parser.done:
                         break
-                    if deadline is not None and time.monotonic() > deadline:
-                        raise self._deadline_error(parser, options.timeout or 0.0)
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise self._scrub(deadline_error(options.timeout, True))
+                if not parser.done and deadline is not None and time.monotonic() >= deadline:
+                    raise self._scrub(deadline_error(options.timeout, True))
         except httpx.HTTPError as exc:
-            raise self._transport_error(exc, streaming=True, parser=parser) from exc
+            failed = self._transport_error(
+                exc, streaming=True, parser=parser, options=options, deadline=deadline
+            )
+        except ProviderError as err:  # its frames may hold a body up to the limit: drop them
+            failed = self._scrub(err).with_traceback(None)
+        if failed is not None:
+            raise failed
         try:
             yield parser.finish()
         except ProviderError as err:
             raise self._scrub(err) from None
+
+    def _feed(self, parser: StreamParser, event: str, data: str) -> list[ChatChunk]:
+        try:
+            return parser.feed(event, data)
+        except ProviderError as err:
+            raise self._scrub(err) from None
+        except (ValueError, TypeError, RecursionError) as exc:
+            bad = malformed(f"unexpected stream event: {type(exc).__name__}: {exc}"[:300])
+        raise self._scrub(bad)
+
+    def _as_full(self, response: httpx.Response, body: bytes) -> httpx.Response:
+        return as_response(response.status_code, response.headers, body)
 
     # --- async ----------------------------------------------------------------------------
 
@@ -470,10 +697,12 @@ class HTTPTarget(TargetIdentity):
         client, direct = self._async_pool()
         timeout = self._timeout_for(options)
         started = time.perf_counter()
+        failed: ProviderError | None = None
         try:
             post: Awaitable[httpx.Response | Answer] = (
-                direct.post(url, content, headers, timeout) if direct is not None
-                else client.post(url, content=content, headers=headers, timeout=timeout)
+                direct.post(url, content, headers, timeout, self.max_response_bytes)
+                if direct is not None
+                else self._apost(client, url, content, headers, timeout)
             )
             if options.timeout is None:
                 response = await post
@@ -481,8 +710,24 @@ class HTTPTarget(TargetIdentity):
                 async with asyncio.timeout(options.timeout):
                     response = await post
         except (httpx.HTTPError, TimeoutError) as exc:
-            raise self._transport_error(exc) from exc
+            failed = self._transport_error(exc)
+        except ProviderError as err:  # its frames may hold a body up to the limit: drop them
+            failed = self._scrub(err).with_traceback(None)
+        if failed is not None:
+            raise failed
         return self._parse(response, started)
+
+    async def _apost(
+        self, client: httpx.AsyncClient, url: httpx.URL, content: bytes,
+        headers: Mapping[str, str], timeout: httpx.Timeout,
+    ) -> httpx.Response | Answer:
+        req = client.build_request("POST", url, content=content, headers=headers,
+                                   timeout=timeout)
+        response = await client.send(req, stream=True)
+        try:
+            return self._answer(response, await self._read_async(response))
+        finally:
+            await response.aclose()
 
     async def astream(
         self, request: ChatRequest, options: AttemptOptions = NO_LIMITS
@@ -490,34 +735,49 @@ class HTTPTarget(TargetIdentity):
         url, content, headers = self._prepare(request, True)
         client = self._async_client()
         parser = self.wire.stream_parser(self._model)
-        deadline = time.monotonic() + options.timeout if options.timeout is not None else None
+        deadline = _deadline_of(options)
+        failed: ProviderError | None = None
         try:
-            async with client.stream(
+            req = client.build_request(
                 "POST", url, content=content, headers={**headers, "accept": "text/event-stream"},
                 timeout=self._timeout_for(options),
-            ) as response:
-                if response.status_code >= 300 or "text/event-stream" not in response.headers.get(
-                    "content-type", ""
-                ):
-                    await response.aread()
-                    raise self._stream_error(response)
-                events = EventSource(response).aiter_sse()
-                try:
-                    async for sse in events:
-                        try:
-                            chunks = parser.feed(sse.event, sse.data)
-                        except ProviderError as err:
-                            raise self._scrub(err) from None
-                        for chunk in chunks:
-                            yield chunk
+            )
+            async with _until(deadline):
+                response = await client.send(req, stream=True)
+            raws: AsyncGenerator[bytes, None] | None = None
+            try:
+                if not _is_event_stream(response):
+                    async with _until(deadline):
+                        body = await self._read_async(response)
+                    raise self._stream_error(self._as_full(response, body))
+                decoder = Decoder(_encoding(response), self._stream_limit)
+                sse = SSEReader(self.max_response_bytes)
+                raws = _araw(response)
+                while not parser.done:
+                    async with _until(deadline):  # per read: never across a yield
+                        raw = await anext(raws, None)
+                    if raw is None:
+                        break
+                    for piece in decoder.feed(raw):
+                        for event, data in sse.feed(piece):
+                            for chunk in self._feed(parser, event, data):
+                                yield chunk
+                            if parser.done:
+                                break
                         if parser.done:
                             break
-                        if deadline is not None and time.monotonic() > deadline:
-                            raise self._deadline_error(parser, options.timeout or 0.0)
-                finally:
-                    await events.aclose()
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc, streaming=True, parser=parser) from exc
+            finally:
+                if raws is not None:
+                    await raws.aclose()
+                await response.aclose()
+        except (httpx.HTTPError, TimeoutError) as exc:
+            failed = self._transport_error(
+                exc, streaming=True, parser=parser, options=options, deadline=deadline
+            )
+        except ProviderError as err:  # its frames may hold a body up to the limit: drop them
+            failed = self._scrub(err).with_traceback(None)
+        if failed is not None:
+            raise failed
         try:
             yield parser.finish()
         except ProviderError as err:
@@ -525,6 +785,57 @@ class HTTPTarget(TargetIdentity):
 
 
 _AsyncPool = tuple[httpx.AsyncClient, DirectPost | None]
+
+
+class _TimeLeft(dict[str, Any]):
+    """httpx's per-phase timeouts, each clipped to the time left before ``deadline`` when
+    httpcore reads it (as it starts waiting for a pool slot, connecting, writing, reading)."""
+
+    __slots__ = ("_deadline",)
+
+    def __init__(self, phases: Mapping[str, Any], deadline: float) -> None:
+        super().__init__(phases)
+        self._deadline = deadline
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = super().get(key, default)
+        left = max(0.001, self._deadline - time.monotonic())
+        return left if value is None else min(value, left)
+
+
+def _encoding(response: httpx.Response) -> str | None:
+    """The body's content coding as we will see it (none once httpx has decoded it)."""
+    return None if response.is_stream_consumed else response.headers.get("content-encoding")
+
+
+def _raw(response: httpx.Response) -> Iterator[bytes]:
+    return iter((response.content,)) if response.is_stream_consumed else response.iter_raw()
+
+
+async def _araw(response: httpx.Response) -> AsyncGenerator[bytes, None]:
+    if response.is_stream_consumed:  # answered in memory (a mock or custom transport)
+        yield response.content
+        return
+    async for raw in response.aiter_raw():
+        yield raw
+
+
+def _deadline_of(options: AttemptOptions) -> float | None:
+    return None if options.timeout is None else time.monotonic() + options.timeout
+
+
+def _is_event_stream(response: httpx.Response) -> bool:
+    return response.status_code < 300 and "text/event-stream" in response.headers.get(
+        "content-type", ""
+    )
+
+
+def _until(deadline: float | None) -> Any:
+    """``asyncio.timeout`` at ``deadline`` (a ``time.monotonic()`` value), or no bound."""
+    if deadline is None:
+        return contextlib.nullcontext()
+    loop = asyncio.get_running_loop()
+    return asyncio.timeout_at(loop.time() + (deadline - time.monotonic()))
 
 
 def _merge(body: dict[str, Any], extra: Mapping[str, Any]) -> None:
@@ -536,6 +847,50 @@ def _merge(body: dict[str, Any], extra: Mapping[str, Any]) -> None:
             _merge(mine, value)
         else:
             body[key] = value
+
+
+_CLOSING: set[asyncio.Task[None]] = set()
+
+
+def _pending(fin: weakref.finalize[Any, Any]) -> bool:
+    """Whether a drop-finalizer still has an open client on a live loop (else detach it)."""
+    info = fin.peek()
+    if info is None:
+        return False
+    loop, client = info[2][0](), info[2][1]
+    if loop is None or loop.is_closed() or client.is_closed:
+        fin.detach()
+        return False
+    return True
+
+
+def _close_when_dropped(
+    loop_ref: weakref.ref[asyncio.AbstractEventLoop], client: httpx.AsyncClient
+) -> None:
+    """A target dropped without ``aclose()`` while its loop runs: close its client on that
+    loop. Called by ``weakref.finalize`` before the garbage cycle holding the target is freed,
+    and the finalizer (not the target) holds the client, so aiohttp never finds its session
+    unclosed (which it reports as "Unclosed client session")."""
+    loop = loop_ref()
+    if loop is None or loop.is_closed() or client.is_closed:
+        return
+
+    def start() -> None:
+        task = loop.create_task(client.aclose())
+        _CLOSING.add(task)
+        task.add_done_callback(_CLOSING.discard)
+
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    try:
+        if running is loop:
+            start()
+        else:
+            loop.call_soon_threadsafe(start)
+    except RuntimeError:  # the loop closed meanwhile; its shutdown closed the client
+        pass
 
 
 def _close_at_loop_shutdown(client: httpx.AsyncClient) -> Any:

@@ -9,7 +9,9 @@ session does neither: the request carries the headers the httpx client would sen
 defaults merged case-insensitively), the transport's timeout mapping and exception mapping are
 reused, and an error or a compressed body comes back as an ``httpx.Response`` built from the
 status, raw headers and body (so error mapping and content decoding are httpx's as before); a
-plain 2xx body, all the caller reads then, comes back as an :class:`Answer`. Pool, limits and
+plain 2xx body, all the caller reads then, comes back as an :class:`Answer`. Bodies are
+decoded here as they arrive, in bounded steps, and refused past the target's
+``max_response_bytes`` (:mod:`smartroute.providers.body`). Pool, limits and
 keep-alive are the session's. Streams, the ``transport="httpx"`` pool and a user's own client
 still go through httpx.
 """
@@ -23,6 +25,9 @@ import httpx
 from httpx_aiohttp import AiohttpTransport
 from multidict import CIMultiDict
 from yarl import URL
+
+from smartroute.errors import ProviderError
+from smartroute.providers.body import DEFAULT_MAX_RESPONSE_BYTES, Decoder, as_response, too_large
 
 try:  # the transport's own exception mapping; its module layout is not public API
     from httpx_aiohttp.transport import map_aiohttp_exceptions
@@ -93,8 +98,10 @@ class DirectPost:
         return session
 
     async def post(
-        self, url: httpx.URL, content: bytes, headers: Mapping[str, str], timeout: httpx.Timeout
+        self, url: httpx.URL, content: bytes, headers: Mapping[str, str], timeout: httpx.Timeout,
+        limit: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> httpx.Response | Answer:
+        """The answer, its body decoded as it arrives and refused past ``limit`` bytes."""
         if self.client.is_closed:
             raise RuntimeError("Cannot send a request, as the client has been closed.")
         try:
@@ -108,13 +115,31 @@ class DirectPost:
                 compress=False,
                 timeout=self._client_timeout(timeout),
             ) as response:
-                body = await response.read()
+                status = response.status
+                declared = response.content_length
+                if declared is not None and declared > limit:
+                    response.close()
+                    raise too_large(limit)
+                encoding = response.headers.get("Content-Encoding")
+                try:
+                    if declared is not None and not encoding:  # the common case: one read
+                        parts = [await response.read()]
+                    else:
+                        decoder = Decoder(encoding, limit)
+                        parts = []
+                        async for raw in response.content.iter_any():
+                            parts += decoder.feed(raw)
+                        parts += decoder.flush()
+                except ProviderError:
+                    response.close()  # drop the connection: the rest is never read
+                    raise
+        except ProviderError:
+            raise
         except Exception:
             assert map_aiohttp_exceptions is not None  # checked by direct_post
             with map_aiohttp_exceptions():  # the transport's mapping, paid only on failure
                 raise
-        status = response.status
-        encoding = response.headers.get("Content-Encoding")
-        if status >= 300 or (encoding and encoding.strip().lower() != "identity"):
-            return httpx.Response(status, headers=response.raw_headers, content=body)
+        body = b"".join(parts)
+        if status >= 300:
+            return as_response(status, response.raw_headers, body)  # type: ignore[arg-type]
         return Answer(status, body)

@@ -128,7 +128,7 @@ def _decode(content: bytes) -> Any:
         return None
     try:
         return json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
@@ -181,6 +181,18 @@ def malformed(
     return provider_error(
         ErrorKind.MALFORMED_RESPONSE, message, target=target, model=model, status_code=status
     )
+
+
+def token_count(value: Any, field: str) -> int:
+    """A usage count from a vendor: absent is 0; negative, fractional or non-numeric values
+    are a malformed answer (they would turn into negative or absurd costs)."""
+    if value is None:
+        return 0
+    if type(value) is int and value >= 0:
+        return value
+    if (isinstance(value, float) and value.is_integer() and value >= 0):
+        return int(value)
+    raise malformed(f"usage field {field!r} is not a token count: {str(value)[:40]!r}")
 
 
 def _aiohttp_cause(exc: BaseException) -> ErrorKind | None:

@@ -16,8 +16,14 @@ from pydantic import SecretStr
 
 from smartroute.capability import ProviderCapability
 from smartroute.errors import ConfigurationError, ErrorKind, provider_error
-from smartroute.providers.base import HTTPTarget, TransportName, copy_options
-from smartroute.providers.errors import error_from_body, is_error_body, malformed
+from smartroute.providers.base import (
+    HTTPTarget,
+    StreamText,
+    TransportName,
+    check_base_url,
+    copy_options,
+)
+from smartroute.providers.errors import error_from_body, is_error_body, malformed, token_count
 from smartroute.request import ChatRequest, ImagePart, Message, TextPart, ToolCall
 from smartroute.response import ChatChunk, ChatResponse, ToolCallDelta, Usage
 
@@ -62,7 +68,7 @@ def _tool_result(m: Message, names: Mapping[str, str]) -> dict[str, Any]:
         )
     try:
         value = json.loads(m.text)
-    except ValueError:
+    except (ValueError, RecursionError):
         value = m.text
     response = value if isinstance(value, dict) else {"result": value}
     return {"functionResponse": {"name": name, "response": response}}
@@ -132,10 +138,12 @@ def parse_usage(data: Any) -> Usage:
     if not isinstance(data, Mapping):
         return Usage()
     return Usage(
-        input_tokens=int(data.get("promptTokenCount") or 0),
-        output_tokens=int(data.get("candidatesTokenCount") or 0)
-        + int(data.get("thoughtsTokenCount") or 0),
-        cached_input_tokens=int(data.get("cachedContentTokenCount") or 0),
+        input_tokens=token_count(data.get("promptTokenCount"), "promptTokenCount"),
+        output_tokens=token_count(data.get("candidatesTokenCount"), "candidatesTokenCount")
+        + token_count(data.get("thoughtsTokenCount"), "thoughtsTokenCount"),
+        cached_input_tokens=token_count(
+            data.get("cachedContentTokenCount"), "cachedContentTokenCount"
+        ),
     )
 
 
@@ -194,14 +202,14 @@ def parse_response(data: Any) -> ChatResponse:
     )
 
 
-class StreamState:
+class StreamState(StreamText):
     """Each event is a partial ``GenerateContentResponse``; the one with a finish reason ends
     the answer (Gemini sends no terminator of its own)."""
 
     def __init__(self, model: str) -> None:
         self.model = model
         self.done = False
-        self.text = ""
+        self._pieces: list[str] = []
         self.received_content = False
         self.finish_reason: str | None = None
         self.usage = Usage()
@@ -213,7 +221,7 @@ class StreamState:
             return []
         try:
             obj = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise malformed("stream event is not JSON") from None
         cand = _candidate(obj)
         if obj.get("usageMetadata"):
@@ -228,7 +236,7 @@ class StreamState:
             if piece and part.get("thought"):
                 thoughts.append(ChatChunk(reasoning=str(piece)))
             elif piece:
-                self.text += str(piece)
+                self._add_text(str(piece))
                 out.append(ChatChunk(text=str(piece)))
             elif "functionCall" in part:
                 call = _call(part, self.calls)
@@ -298,13 +306,15 @@ class Gemini(HTTPTarget):
         transport: TransportName = "aiohttp",
         **kwargs: Any,
     ) -> None:
-        if api_key_env is None:
-            api_key_env = (
-                "GOOGLE_API_KEY"
-                if "GOOGLE_API_KEY" in os.environ and "GEMINI_API_KEY" not in os.environ
-                else "GEMINI_API_KEY"
-            )
+        if base_url is not None:
+            check_base_url(base_url, "Gemini")
+        vendor_env = (
+            "GOOGLE_API_KEY"
+            if "GOOGLE_API_KEY" in os.environ and "GEMINI_API_KEY" not in os.environ
+            else "GEMINI_API_KEY"
+        )
         super().__init__(
             model, base_url=base_url or DEFAULT_BASE_URL, name=name, api_key=api_key,
-            api_key_env=api_key_env, capability=capability, transport=transport, **kwargs,
+            api_key_env=api_key_env, vendor_key_env=vendor_env, vendor_base_url=DEFAULT_BASE_URL,
+            capability=capability, transport=transport, **kwargs,
         )

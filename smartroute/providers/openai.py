@@ -16,8 +16,14 @@ from pydantic import SecretStr
 from smartroute.capability import ProviderCapability
 from smartroute.decision import trusted
 from smartroute.errors import ConfigurationError, ErrorKind, provider_error
-from smartroute.providers.base import HTTPTarget, TransportName, copy_options
-from smartroute.providers.errors import error_from_body, is_error_body, malformed
+from smartroute.providers.base import (
+    HTTPTarget,
+    StreamText,
+    TransportName,
+    check_base_url,
+    copy_options,
+)
+from smartroute.providers.errors import error_from_body, is_error_body, malformed, token_count
 from smartroute.request import ChatRequest, ImagePart, Message, TextPart, ToolCall
 from smartroute.response import ChatChunk, ChatResponse, ToolCallDelta, Usage
 
@@ -147,11 +153,11 @@ def parse_usage(data: Any) -> Usage:
     if not isinstance(data, Mapping):
         return Usage()
     details = data.get("prompt_tokens_details") or {}
-    return trusted(  # the values are ints by construction: no validation needed
+    return trusted(  # token_count returns ints >= 0: no validation needed
         Usage,
-        input_tokens=int(data.get("prompt_tokens") or 0),
-        output_tokens=int(data.get("completion_tokens") or 0),
-        cached_input_tokens=int(details.get("cached_tokens") or 0)
+        input_tokens=token_count(data.get("prompt_tokens"), "prompt_tokens"),
+        output_tokens=token_count(data.get("completion_tokens"), "completion_tokens"),
+        cached_input_tokens=token_count(details.get("cached_tokens"), "cached_tokens")
         if isinstance(details, Mapping) else 0,
     )
 
@@ -228,14 +234,14 @@ def parse_response(data: Any) -> ChatResponse:
     )
 
 
-class StreamState:
+class StreamState(StreamText):
     """Parses ``chat.completion.chunk`` events; the stream ends at ``[DONE]``, or as soon as a
     finish reason and the usage chunk have both arrived."""
 
     def __init__(self, model: str) -> None:
         self.model = model
         self.done = False
-        self.text = ""
+        self._pieces: list[str] = []
         self.received_content = False
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
@@ -250,7 +256,7 @@ class StreamState:
             return []
         try:
             obj = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise malformed("stream chunk is not JSON") from None
         if not isinstance(obj, Mapping):
             raise malformed("stream chunk is not a JSON object")
@@ -275,7 +281,7 @@ class StreamState:
             reasoning = _reasoning(delta)
             if text or deltas:
                 self.received_content = True
-                self.text += text
+                self._add_text(text)
                 self.has_tools = self.has_tools or bool(deltas)
                 out.append(ChatChunk(text=text, reasoning=reasoning, tool_call_deltas=deltas))
             elif reasoning:
@@ -362,7 +368,10 @@ class OpenAICompatible(HTTPTarget):
                 f"OpenAICompatible: unknown preset {preset!r}; use one of {sorted(PRESETS)} or "
                 "pass base_url= and api_key_env="
             )
-        url = base_url or (os.environ.get(p.base_url_env) if p.base_url_env else None) or p.base_url
+        if base_url is not None:
+            check_base_url(base_url, "OpenAICompatible")
+        env_url = os.environ.get(p.base_url_env) if p.base_url_env else None
+        url = base_url or env_url or p.base_url
         field = max_tokens_field or p.max_tokens_field
         if field not in _WIRES:
             raise ConfigurationError(
@@ -376,7 +385,9 @@ class OpenAICompatible(HTTPTarget):
             base_url=url,
             name=name,
             api_key=api_key,
-            api_key_env=api_key_env or p.api_key_env,
+            api_key_env=api_key_env,
+            vendor_key_env=p.api_key_env,
+            vendor_base_url=env_url or p.base_url,
             key_required=key_required,
             capability=capability,
             provider=kwargs.pop("provider", preset),

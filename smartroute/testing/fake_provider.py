@@ -27,11 +27,13 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, ClassVar
 
 from aiohttp import web
+
+from smartroute.testing import hostile
 
 __all__ = [
     "AttemptRecord",
@@ -64,6 +66,22 @@ class FaultKind(StrEnum):
     EMPTY_BODY = "empty_body"
     ERROR_BODY = "error_body"
     STATUS = "status"
+    DRIP = "drip"
+    KEEPALIVE_ONLY = "keepalive_only"
+    OVERSIZED = "oversized"
+    GZIP_BOMB = "gzip_bomb"
+    UNTERMINATED_LINE = "unterminated_line"
+    NEGATIVE_USAGE = "negative_usage"
+    NON_NUMERIC_USAGE = "non_numeric_usage"
+    DEEP_NESTING = "deep_nesting"
+    TRUNCATED_TOOL_CALL = "truncated_tool_call"
+
+
+_HOSTILE = frozenset({
+    FaultKind.DRIP, FaultKind.KEEPALIVE_ONLY, FaultKind.OVERSIZED, FaultKind.GZIP_BOMB,
+    FaultKind.UNTERMINATED_LINE, FaultKind.NEGATIVE_USAGE, FaultKind.NON_NUMERIC_USAGE,
+    FaultKind.DEEP_NESTING, FaultKind.TRUNCATED_TOOL_CALL,
+})
 
 
 @dataclass(frozen=True)
@@ -72,6 +90,16 @@ class Fault:
 
     ``delay`` is seconds of silence (no response, slow first token, stall); ``after_chunks`` is
     how many content chunks a stream sends before the fault strikes.
+
+    Hostile servers (what a client must survive without hanging or running out of memory;
+    OpenAI, Anthropic and Gemini formats unless noted): :meth:`drip` (a body trickling a few
+    bytes at a time), :meth:`keepalive_only` (an SSE stream of ``: keepalive`` comments and
+    nothing else), :meth:`oversized` (a body of ``size`` bytes), :meth:`gzip_bomb` (tiny on
+    the wire, ``size`` bytes decoded), :meth:`unterminated_line` (an SSE line with no newline),
+    :meth:`negative_usage`, :meth:`non_numeric_usage`, :meth:`deep_nesting` (nested lists
+    ``depth`` deep in the body) and :meth:`truncated_tool_call` (tool-call arguments that are
+    not complete JSON). Big bodies are generated from one shared block, so the server stays
+    small while it sends them (:mod:`smartroute.testing.hostile`).
     """
 
     kind: FaultKind
@@ -81,6 +109,10 @@ class Fault:
     status: int = 0
     abort: bool = True
     mode: str = "error"
+    interval: float = 0.0
+    size: int = 0
+    nbytes: int = 1
+    payload: str = ""
 
     @classmethod
     def rate_limited(cls, retry_after: float | str | None = None) -> Fault:
@@ -175,6 +207,69 @@ class Fault:
     def http_status(cls, status: int) -> Fault:
         """Any status with the vendor's generic error body."""
         return cls(FaultKind.STATUS, status=status)
+
+    @classmethod
+    def drip(cls, interval: float = 0.2, nbytes: int = 1, delay: float = 60.0) -> Fault:
+        """Headers at once, then the body (JSON or SSE) ``nbytes`` every ``interval`` seconds
+        for ``delay`` seconds (leading whitespace or blank lines pad it that long), then the
+        rest at once. Per-read timeouts never fire; only a total bound ends it."""
+        if interval <= 0 or nbytes < 1:
+            raise ValueError("Fault.drip: interval must be > 0 and nbytes >= 1")
+        return cls(FaultKind.DRIP, interval=interval, nbytes=nbytes, delay=delay)
+
+    @classmethod
+    def keepalive_only(cls, interval: float = 0.1, delay: float = 60.0) -> Fault:
+        """Streams: a ``: keepalive`` SSE comment every ``interval`` seconds and no event, for
+        ``delay`` seconds, then the connection is dropped. Non-streaming calls: a newline every
+        ``interval`` seconds, then the drop."""
+        if interval <= 0:
+            raise ValueError("Fault.keepalive_only: interval must be > 0")
+        return cls(FaultKind.KEEPALIVE_ONLY, interval=interval, delay=delay)
+
+    @classmethod
+    def oversized(cls, size: int = 64 << 20, *, declare_length: bool = True) -> Fault:
+        """A valid answer whose text makes the body ``size`` bytes; with ``declare_length``
+        the JSON body carries a ``Content-Length``, otherwise it is chunked. Streams: chunks
+        of 64 KiB of text until ``size`` bytes were sent, then the normal end."""
+        return cls(FaultKind.OVERSIZED, size=size, abort=declare_length)
+
+    @classmethod
+    def gzip_bomb(cls, size: int = 512 << 20) -> Fault:
+        """``Content-Encoding: gzip``: about ``size / 1000`` bytes on the wire that decode to
+        a valid answer (JSON, or one SSE event) of ``size`` bytes."""
+        return cls(FaultKind.GZIP_BOMB, size=size)
+
+    @classmethod
+    def unterminated_line(cls, size: int = 256 << 20, delay: float = 0.0) -> Fault:
+        """Streams: ``data: {...`` followed by ``size`` bytes and never a newline; the
+        connection stays open ``delay`` seconds, then is dropped. Non-streaming calls: a JSON
+        body that starts and never ends (``size`` bytes, chunked)."""
+        return cls(FaultKind.UNTERMINATED_LINE, size=size, delay=delay)
+
+    @classmethod
+    def negative_usage(cls) -> Fault:
+        """A normal answer whose usage counts are all negative (e.g. ``-1010``)."""
+        return cls(FaultKind.NEGATIVE_USAGE)
+
+    @classmethod
+    def non_numeric_usage(cls, value: str = "lots") -> Fault:
+        """A normal answer whose usage counts are the string ``value``."""
+        return cls(FaultKind.NON_NUMERIC_USAGE, payload=value)
+
+    @classmethod
+    def deep_nesting(cls, depth: int = 100_000) -> Fault:
+        """A normal answer with an extra field of ``depth`` nested lists (in the body, or in
+        the first stream event): ``json.loads`` raises ``RecursionError`` on it."""
+        return cls(FaultKind.DEEP_NESTING, size=depth)
+
+    @classmethod
+    def truncated_tool_call(
+        cls, arguments: str = '{"city": "Par', name: str = "get_weather"
+    ) -> Fault:
+        """A tool call whose arguments are the text ``arguments`` (by default JSON cut short),
+        streamed or not. Anthropic and Gemini send objects, so a non-streamed answer carries
+        the string where the object belongs."""
+        return cls(FaultKind.TRUNCATED_TOOL_CALL, payload=arguments, mode=name)
 
 
 @dataclass
@@ -591,6 +686,12 @@ class FakeProvider:
             fault = None
             reply = outcome
         reply = _complete_usage(reply, body)
+        if fault is not None and fault.kind in _HOSTILE:
+            await self._sleep(latency)
+            try:
+                return await self._hostile(request, model, body, reply, fault, cfg, stream, wire)
+            except ConnectionError:
+                return web.StreamResponse()
         if not stream:
             await self._sleep(latency)
             if fault is not None and fault.kind == FaultKind.SLOW_FIRST_TOKEN:
@@ -723,6 +824,103 @@ class FakeProvider:
         await resp.write_eof()
         return resp
 
+    async def _hostile(
+        self,
+        request: web.Request,
+        model: str,
+        body: dict[str, Any],
+        reply: Reply,
+        fault: Fault,
+        cfg: _ModelConfig,
+        stream: bool,
+        wire: _Wire,
+    ) -> web.StreamResponse:
+        """Serve a hostile answer (see :class:`Fault`): big, slow, compressed or broken."""
+        kind = fault.kind
+        size = cfg.chunk_chars or 8
+        if kind == FaultKind.TRUNCATED_TOOL_CALL:
+            reply = replace(reply, text="", tool_calls=[
+                {"name": fault.mode, "arguments": fault.payload}], finish_reason="tool_calls")
+        if kind in (FaultKind.NEGATIVE_USAGE, FaultKind.NON_NUMERIC_USAGE,
+                    FaultKind.DEEP_NESTING, FaultKind.TRUNCATED_TOOL_CALL):
+            edit = _body_edit(fault)
+            if not stream:
+                return web.Response(status=200, body=edit(wire.response(model, reply)),
+                                    content_type="application/json")
+            preamble, content, final = wire.stream_events(model, body, reply, size)
+            events = _edit_events([*preamble, *content, *final], edit,
+                                  first_only=kind == FaultKind.DEEP_NESTING)
+            resp = await _open(request, "text/event-stream")
+            await resp.write(b"".join(events))
+            await resp.write_eof()
+            return resp
+        if kind == FaultKind.DRIP:
+            if stream:
+                preamble, content, final = wire.stream_events(model, body, reply, size)
+                data = b"".join([*preamble, *content, *final])
+                ctype, pad = "text/event-stream", b"\n"
+            else:
+                data, ctype, pad = _dumps(wire.response(model, reply)), "application/json", b" "
+            want = int(fault.delay / fault.interval) * fault.nbytes
+            data = pad * max(0, want - len(data)) + data
+            resp = await _open(request, ctype)
+            end, i = time.monotonic() + fault.delay, 0
+            while i < len(data) and time.monotonic() < end and not self._stopped():
+                await resp.write(data[i : i + fault.nbytes])
+                i += fault.nbytes
+                await self._sleep(fault.interval)
+            await resp.write(data[i:])
+            await resp.write_eof()
+            return resp
+        if kind == FaultKind.KEEPALIVE_ONLY:
+            resp = await _open(request, "text/event-stream" if stream else "application/json")
+            end = time.monotonic() + fault.delay
+            while time.monotonic() < end and not self._stopped():
+                await resp.write(b": keepalive\n\n" if stream else b"\n")
+                await self._sleep(fault.interval)
+            _abort(request)
+            return resp
+        if kind == FaultKind.UNTERMINATED_LINE:
+            resp = await _open(request, "text/event-stream" if stream else "application/json")
+            await resp.write(b'data: {"choices":[{"index":0,"delta":{"content":"' if stream
+                             else b'{"id":"x","choices":[{"index":0,"message":{"content":"')
+            for chunk in hostile.filler_chunks(fault.size):
+                await resp.write(chunk)
+            await self._sleep(fault.delay)
+            _abort(request)
+            return resp
+        head, tail, event_head, event_tail = _split_answer(model, body, reply, stream, wire)
+        if kind == FaultKind.GZIP_BOMB:
+            payload = hostile.gzip_bomb(head, max(0, fault.size - len(head) - len(tail)), tail)
+            return web.Response(
+                status=200, body=payload,
+                headers={"Content-Type": "text/event-stream" if stream else "application/json",
+                         "Content-Encoding": "gzip"},
+            )
+        # OVERSIZED
+        resp = web.StreamResponse(status=200, headers={
+            "Content-Type": "text/event-stream" if stream else "application/json"})
+        if stream:
+            await resp.prepare(request)
+            await resp.write(head[: len(head) - len(event_head)])
+            piece = event_head + b"a" * (64 << 10) + event_tail
+            for _ in range(max(1, fault.size // len(piece))):
+                await resp.write(piece)
+            await resp.write(tail[len(event_tail) :])
+            await resp.write_eof()
+            return resp
+        chunks, total = hostile.spliced_json(head, fault.size - len(head) - len(tail), tail)
+        if fault.abort:
+            resp.content_length = total
+        await resp.prepare(request)
+        for chunk in chunks:
+            await resp.write(chunk)
+        await resp.write_eof()
+        return resp
+
+    def _stopped(self) -> bool:
+        return self._stopping is not None and self._stopping.is_set()
+
     async def _openai(self, request: web.Request) -> web.StreamResponse:
         return await self._handle(request, "openai")
 
@@ -740,6 +938,64 @@ def _abort(request: web.Request) -> None:
     transport = request.transport
     if transport is not None:
         transport.abort()
+
+
+_MARK = "@@smartroute-fill@@"
+
+
+def _split_answer(
+    model: str, body: dict[str, Any], reply: Reply, stream: bool, wire: _Wire
+) -> tuple[bytes, bytes, bytes, bytes]:
+    """The answer's bytes before and after its text (text left out), and for streams the
+    text event's own bytes before and after the text."""
+    marked, mark = replace(reply, text=_MARK), _MARK.encode()
+    if not stream:
+        head, _, tail = _dumps(wire.response(model, marked)).partition(mark)
+        return head, tail, b"", b""
+    preamble, content, final = wire.stream_events(model, body, marked, len(_MARK))
+    events = [*preamble, *content, *final]
+    at = next(i for i, e in enumerate(events) if mark in e)
+    event_head, _, event_tail = events[at].partition(mark)
+    head = b"".join(events[:at]) + event_head
+    tail = event_tail + b"".join(events[at + 1 :])
+    return head, tail, event_head, event_tail
+
+
+async def _open(request: web.Request, content_type: str) -> web.StreamResponse:
+    resp = web.StreamResponse(status=200, headers={"Content-Type": content_type,
+                                                   "Cache-Control": "no-cache"})
+    await resp.prepare(request)
+    return resp
+
+
+def _dumps(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def _body_edit(fault: Fault) -> Callable[[Any], bytes]:
+    """How a hostile fault rewrites one JSON document (a body or an SSE event's data)."""
+    kind = fault.kind
+    if kind == FaultKind.NEGATIVE_USAGE:
+        return lambda data: _dumps(hostile.mutate_usage(data, lambda v: -abs(v) - 1000))
+    if kind == FaultKind.NON_NUMERIC_USAGE:
+        return lambda data: _dumps(hostile.mutate_usage(data, lambda v: fault.payload))
+    if kind == FaultKind.DEEP_NESTING:
+        return lambda data: hostile.deep_nesting(data, fault.size)
+    return _dumps
+
+
+def _edit_events(
+    events: list[bytes], edit: Callable[[Any], bytes], *, first_only: bool = False
+) -> list[bytes]:
+    out, done = [], False
+    for event in events:
+        lines = event.split(b"\n")
+        for i, line in enumerate(lines):
+            if line.startswith(b"data: ") and line != b"data: [DONE]" and not done:
+                lines[i] = b"data: " + edit(json.loads(line[6:]))
+                done = first_only
+        out.append(b"\n".join(lines))
+    return out
 
 
 def _fmt_seconds(value: float) -> str:
@@ -820,12 +1076,18 @@ def _complete_usage(reply: Reply, body: Mapping[str, Any]) -> Reply:
     )
 
 
-def _tool_calls(reply: Reply) -> list[tuple[str, str, dict[str, Any]]]:
+def _tool_calls(reply: Reply) -> list[tuple[str, str, Any]]:
+    """(id, name, arguments): arguments are a dict, or a str sent verbatim (hostile faults)."""
     out = []
     for i, tc in enumerate(reply.tool_calls):
+        args = tc.get("arguments")
         out.append((str(tc.get("id") or f"call_{i}_{_hex(4)}"), str(tc["name"]),
-                    dict(tc.get("arguments") or {})))
+                    args if isinstance(args, str) else dict(args or {})))
     return out
+
+
+def _args_text(args: Any) -> str:
+    return args if isinstance(args, str) else json.dumps(args)
 
 
 def _split(text: str, size: int) -> list[str]:
@@ -904,7 +1166,7 @@ class _OpenAIWire(_Wire):
         if calls:
             message["tool_calls"] = [
                 {"id": cid, "type": "function",
-                 "function": {"name": name, "arguments": json.dumps(args)}}
+                 "function": {"name": name, "arguments": _args_text(args)}}
                 for cid, name, args in calls
             ]
         return {
@@ -937,7 +1199,7 @@ class _OpenAIWire(_Wire):
         for idx, (cid, name, args) in enumerate(_tool_calls(reply)):
             content.append(chunk({"tool_calls": [{"index": idx, "id": cid, "type": "function",
                                                   "function": {"name": name, "arguments": ""}}]}))
-            for piece in _split(json.dumps(args), max(size, 4)):
+            for piece in _split(_args_text(args), max(size, 4)):
                 content.append(chunk({"tool_calls": [{"index": idx,
                                                       "function": {"arguments": piece}}]}))
         final = [chunk({}, self._finish(reply))]
@@ -1035,7 +1297,7 @@ class _AnthropicWire(_Wire):
             content.append(_sse({"type": "content_block_start", "index": index,
                                  "content_block": {"type": "tool_use", "id": cid, "name": name,
                                                    "input": {}}}, "content_block_start"))
-            for piece in _split(json.dumps(args), max(size, 4)):
+            for piece in _split(_args_text(args), max(size, 4)):
                 content.append(_sse({"type": "content_block_delta", "index": index,
                                      "delta": {"type": "input_json_delta",
                                                "partial_json": piece}},
