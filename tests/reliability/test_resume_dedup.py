@@ -47,7 +47,8 @@ async def test_the_resumed_answer_is_the_answer_once(fake_provider, sync, contin
 async def test_a_restart_worded_differently_ends_interrupted_with_the_partial_text(
     fake_provider, sync
 ):
-    r = router(fake_provider, "[a] The quick brown fox, a clever animal, leapt over a sleeping dog.")
+    restart = "[a] The quick brown fox, a clever animal, leapt over a sleeping dog."
+    r = router(fake_provider, restart)
     seen: list[str] = []
     with pytest.raises(StreamInterrupted) as info:
         if sync:
