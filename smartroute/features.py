@@ -284,6 +284,9 @@ class Complexity:
     # Expected quality in [0, 1] per model name, from a trained predictor; used by BALANCED
     # in place of the quality tier when present.
     model_quality: Mapping[str, float] | None = None
+    # Expected USD of this request per model name, from a trained predictor; used by the
+    # strategies in place of the price-list estimate when present.
+    model_cost: Mapping[str, float] | None = None
 
 
 @runtime_checkable
