@@ -89,7 +89,6 @@ _KEYWORDS: dict[str, frozenset[str]] = {
             "bash",
             "kotlin",
             "swift",
-            "implement",
             "refactor",
             "debug",
             "compile",
@@ -112,8 +111,6 @@ _KEYWORDS: dict[str, frozenset[str]] = {
     ),
     "math": frozenset(
         [
-            "prove",
-            "proof",
             "theorem",
             "lemma",
             "integral",
@@ -152,9 +149,6 @@ _KEYWORDS: dict[str, frozenset[str]] = {
             "tradeoffs",
             "trade-off",
             "trade-offs",
-            "design",
-            "architecture",
-            "architect",
             "evaluate",
             "justify",
             "reasoning",
@@ -167,12 +161,28 @@ _KEYWORDS: dict[str, frozenset[str]] = {
             "assess",
             "strategy",
             "implications",
-            "derive",
             "hypothesis",
             "step-by-step",
             "explain",
             "step",
             "steps",
+        ]
+    ),
+    # The kind of work a stronger model is for: one of these is enough to call a request hard.
+    "task": frozenset(
+        [
+            "prove",
+            "proof",
+            "proofs",
+            "derive",
+            "derivation",
+            "design",
+            "architect",
+            "architecture",
+            "implement",
+            "implementation",
+            "rigorous",
+            "rigorously",
         ]
     ),
     "constraints": frozenset(
@@ -197,6 +207,7 @@ _PHRASES: dict[str, tuple[str, tuple[str, ...]]] = {
     "explain": ("reasoning", ("explain why", "explain how")),
     "pros": ("reasoning", ("pros and cons",)),
     "root": ("reasoning", ("root cause",)),
+    "show": ("task", ("show that",)),
     "least": ("constraints", ("at least",)),
     "most": ("constraints", ("at most",)),
     "than": ("constraints", ("no more than", "fewer than")),
@@ -205,9 +216,10 @@ _PHRASES: dict[str, tuple[str, tuple[str, ...]]] = {
 _CATEGORY = {w: cat for cat, ws in _KEYWORDS.items() for w in ws}
 _ALL_WORDS = frozenset(_CATEGORY) | frozenset(_PHRASES)
 _CJK_TERMS: dict[str, tuple[str, ...]] = {
-    "code": ("代码", "函数", "编程", "实现", "调试", "算法"),
-    "math": ("证明", "求解", "方程", "积分", "导数", "概率", "计算", "几何", "矩阵"),
-    "reasoning": ("分析", "比较", "为什么", "解释", "推理", "设计", "逐步", "权衡", "评估", "优化"),
+    "code": ("代码", "函数", "编程", "调试", "算法", "编写"),
+    "math": ("求解", "方程", "积分", "导数", "概率", "计算", "几何", "矩阵", "公式"),
+    "reasoning": ("分析", "比较", "为什么", "解释", "推理", "逐步", "权衡", "评估", "优化"),
+    "task": ("证明", "推导", "设计", "架构", "实现"),
     "constraints": ("必须", "至少", "至多", "不超过", "不要", "要求", "格式", "确保", "只能"),
 }
 _CODE_MARKS = ("```", "#include", "console.log", "=>", "();", "{\n")
@@ -219,7 +231,7 @@ _PUNCT = str.maketrans({c: " " for c in "!\"$%&'()*,./:;<=>?@[\\]^_`{|}~"})
 
 def _keyword_counts(text: str) -> dict[str, float]:
     low = text.lower()
-    counts = {"code": 0.0, "math": 0.0, "reasoning": 0.0, "constraints": 0.0}
+    counts = {"code": 0.0, "math": 0.0, "reasoning": 0.0, "task": 0.0, "constraints": 0.0}
     for word in _ALL_WORDS.intersection(low.translate(_PUNCT).split()):
         cat = _CATEGORY.get(word)
         if cat is not None:
@@ -238,13 +250,16 @@ def _keyword_counts(text: str) -> dict[str, float]:
 
 
 # Strength of each signal in [0, 1]; the score combines them as a noisy-OR,
-# 1 - prod(1 - weight * signal), so one strong cue (a proof, a design question) is enough to
-# leave "simple" and several together approach 1 without a cap.
+# 1 - prod(1 - weight * signal), so several cues together approach 1 without a cap. "task" (a
+# proof, a derivation, a design, an implementation) counts in full at one hit and alone makes a
+# request "complex": on the labelled prompts of tests/data/complexity_labels.jsonl single-cue
+# hard requests scored 0.24-0.46 when it was spread over the other keyword signals.
 SIGNAL_WEIGHTS: dict[str, float] = {
     "length": 0.35,
     "code": 0.45,
     "math": 0.45,
     "reasoning": 0.55,
+    "task": 0.6,
     "constraints": 0.3,
     "questions": 0.2,
     "tools": 0.25,
@@ -270,6 +285,9 @@ class Complexity:
     # Expected quality in [0, 1] per model name, from a trained predictor; used by BALANCED
     # in place of the quality tier when present.
     model_quality: Mapping[str, float] | None = None
+    # Expected USD of this request per model name, from a trained predictor; used by the
+    # strategies in place of the price-list estimate when present.
+    model_cost: Mapping[str, float] | None = None
 
 
 @runtime_checkable
@@ -298,6 +316,7 @@ class HeuristicClassifier:
             "code": _saturate(counts["code"]),
             "math": _saturate(counts["math"]),
             "reasoning": _saturate(counts["reasoning"]),
+            "task": 1.0 if counts["task"] else 0.0,
             "constraints": _saturate(counts["constraints"] + items / 2),
             "questions": _saturate(max(0, questions - 1)),
             "tools": 1.0 if request.tools else 0.0,

@@ -35,7 +35,8 @@ from smartroute.request import ChatRequest
 F32 = npt.NDArray[np.float32]
 EmbedFn = Callable[[list[str]], Sequence[Sequence[float]]]
 _TOKEN = re.compile(r"\w+|[^\w\s]")
-_FORMAT = "smartroute.QualityPredictor/1"
+_FORMAT = "smartroute.QualityPredictor/2"
+_FORMATS = ("smartroute.QualityPredictor/1", _FORMAT)
 
 
 def as_embed_fn(embedder: Any) -> EmbedFn:
@@ -121,6 +122,10 @@ class QualityPredictor:
         tail_chars: int = 600,
         embedding: Any = None,
         embedding_weight: float = 1.0,
+        neighbours: int | None = None,
+        blend: float | None = None,
+        cv_folds: int = 3,
+        seed: int = 0,
     ) -> None:
         if dim < 16 or dim & (dim - 1):
             raise ConfigurationError(f"dim: must be a power of two >= 16, got {dim}")
@@ -138,6 +143,16 @@ class QualityPredictor:
         self.weights: F32 | None = None
         self.bias: F32 | None = None
         self.embedding_dim = 0
+        self.neighbours = neighbours
+        self.blend = blend
+        self.cv_folds = cv_folds
+        self.seed = seed
+        self.cv_scores: dict[str, float] = {}
+        self._space: F32 | None = None  # unit vectors of the training prompts (kNN)
+        self._y: F32 | None = None
+        self._cost: F32 | None = None
+        self._cost_k = 0
+        self._proj: F32 | None = None
 
     # --- features ---------------------------------------------------------------------------
 
@@ -165,11 +180,7 @@ class QualityPredictor:
 
     # --- training ---------------------------------------------------------------------------
 
-    def fit(self, train: OutcomeTable) -> QualityPredictor:
-        """Learn every model's quality from ``train`` (its prompts and quality columns)."""
-        x = self.features(train.prompts)
-        self.embedding_dim = x.shape[1] - self.dim
-        y = train.quality.astype(np.float32)
+    def _logistic(self, x: F32, y: F32, epochs: int | None = None) -> tuple[F32, F32]:
         n, d = x.shape
         mean = y.mean(axis=0).clip(1e-3, 1 - 1e-3)
         w = np.zeros((d, y.shape[1]), dtype=np.float32)
@@ -177,7 +188,7 @@ class QualityPredictor:
         mw, vw = np.zeros_like(w), np.zeros_like(w)
         mb, vb = np.zeros_like(b), np.zeros_like(b)
         b1, b2, eps = 0.9, 0.999, 1e-8
-        for t in range(1, self.epochs + 1):
+        for t in range(1, (epochs or self.epochs) + 1):
             g = (_sigmoid(x @ w + b) - y) / n
             gw = x.T @ g + self.l2 * w
             gb = g.sum(axis=0)
@@ -188,8 +199,71 @@ class QualityPredictor:
             step = self.learning_rate * np.sqrt(1 - b2**t) / (1 - b1**t)
             w -= (step * mw / (np.sqrt(vw) + eps)).astype(np.float32)
             b -= (step * mb / (np.sqrt(vb) + eps)).astype(np.float32)
+        return w, b
+
+    def _space_of(self, x: F32) -> F32:
+        """The neighbour space: the embedding part when there is one, else the hashed text
+        features through a fixed random projection to 256 dimensions (cheap to search)."""
+        if self.embedding_dim:
+            z = x[:, self.dim :]
+        else:
+            if self._proj is None:
+                rng = np.random.default_rng(12345)
+                self._proj = (rng.standard_normal((self.dim, 256)) / 16.0).astype(np.float32)
+            z = x[:, : self.dim] @ self._proj
+        out: F32 = (z / (np.linalg.norm(z, axis=1, keepdims=True) + 1e-12)).astype(np.float32)
+        return out
+
+    def fit(self, train: OutcomeTable) -> QualityPredictor:
+        """Learn every model's quality (and per-prompt cost) from ``train``.
+
+        Unless given, the number of neighbours and the weight of the neighbour estimate
+        against the logistic model are chosen by ``cv_folds``-fold cross-validation on
+        ``train`` (Brier score of the quality estimates; squared error of the cost)."""
+        x = self.features(train.prompts)
+        self.embedding_dim = x.shape[1] - self.dim
+        y = train.quality.astype(np.float32)
+        cost = train.cost.astype(np.float32)
+        z = self._space_of(x)
+        n = len(y)
+        grid_k = [k for k in (10, 25, 50, 100, 200, 400) if k < 0.5 * n] or [max(1, n // 2)]
+        grid_a = (0.0, 0.25, 0.5, 0.75, 1.0)
+        if (self.neighbours is None or self.blend is None) and self.cv_folds >= 2 and n >= 20:
+            fold = np.random.default_rng(self.seed).permutation(n) % self.cv_folds
+            oof_lr = np.zeros_like(y)
+            oof_knn = {k: np.zeros_like(y) for k in grid_k}
+            oof_cost = {k: np.zeros_like(cost) for k in grid_k}
+            for f in range(self.cv_folds):
+                te, tr = fold == f, fold != f
+                if self.blend is None or self.blend < 1:
+                    # half the epochs: the folds only rank settings, and fitting stays < 60 s
+                    w, b = self._logistic(x[tr], y[tr], max(1, self.epochs // 2))
+                    oof_lr[te] = _sigmoid(x[te] @ w + b)
+                sims = z[te] @ z[tr].T
+                top = np.argsort(-sims, axis=1)[:, : max(grid_k)]
+                for k in grid_k:
+                    oof_knn[k][te] = y[tr][top[:, :k]].mean(axis=1)
+                    oof_cost[k][te] = cost[tr][top[:, :k]].mean(axis=1)
+            ks = [self.neighbours] if self.neighbours is not None else grid_k
+            ks = [k for k in ks if k in oof_knn] or grid_k
+            as_ = [self.blend] if self.blend is not None else list(grid_a)
+            scores = {
+                (k, a): float((((1 - a) * oof_lr + a * oof_knn[k] - y) ** 2).mean())
+                for k in ks for a in as_
+            }
+            k_best, a_best = min(scores, key=lambda ka: scores[ka])
+            self.neighbours = self.neighbours or k_best
+            self.blend = a_best if self.blend is None else self.blend
+            cost_err = {k: float(((oof_cost[k] - cost) ** 2).mean()) for k in grid_k}
+            self._cost_k = min(cost_err, key=lambda k: cost_err[k])
+            self.cv_scores = {f"k={k} a={a}": v for (k, a), v in scores.items()}
+        else:
+            self.neighbours = self.neighbours or min(100, max(1, n // 2))
+            self.blend = 0.0 if self.blend is None else self.blend
+            self._cost_k = self.neighbours
+        self.weights, self.bias = self._logistic(x, y)
         self.models = list(train.models)
-        self.weights, self.bias = w, b
+        self._space, self._y, self._cost = z, y, cost
         return self
 
     # --- prediction -------------------------------------------------------------------------
@@ -201,19 +275,43 @@ class QualityPredictor:
 
     def predict(self, prompts: Sequence[str]) -> F32:
         """Expected quality, rows = prompts, columns = ``self.models``."""
-        w, b = self._fitted()
-        return _sigmoid(self.features(prompts) @ w + b)
+        return self.predict_all(prompts)[0]
 
-    def _complexity(self, q: F32) -> Complexity:
+    def predict_all(self, prompts: Sequence[str]) -> tuple[F32, F32 | None]:
+        """Expected quality and expected USD cost (``None`` without a neighbour index)."""
+        w, b = self._fitted()
+        x = self.features(prompts)
+        q = _sigmoid(x @ w + b)
+        if self._space is None or self._y is None or self._cost is None:
+            return q, None
+        k = int(self.neighbours or 1)
+        kc = int(self._cost_k or k)
+        sims = self._space_of(x) @ self._space.T
+        kk = min(max(k, kc), sims.shape[1])
+        top = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+        order = np.take_along_axis(sims, top, axis=1).argsort(axis=1)[:, ::-1]
+        top = np.take_along_axis(top, order, axis=1)
+        a = float(self.blend or 0.0)
+        if a > 0:
+            q = ((1 - a) * q + a * self._y[top[:, :k]].mean(axis=1)).astype(np.float32)
+        cost: F32 = self._cost[top[:, :kc]].mean(axis=1).astype(np.float32)
+        return q, cost
+
+    def _complexity(self, q: F32, c: F32 | None = None) -> Complexity:
         score = float(min(1.0, max(0.0, 1.0 - float(q.mean()))))
         mq = dict(zip(self.models, q.tolist(), strict=True))
-        return Complexity(score, complexity_class(score), {}, mq)
+        mc = None if c is None else dict(zip(self.models, c.tolist(), strict=True))
+        return Complexity(score, complexity_class(score), {}, mq, mc)
 
     def classify(self, request: ChatRequest, prompt: str) -> Complexity:
-        return self._complexity(self.predict([prompt])[0])
+        q, c = self.predict_all([prompt])
+        return self._complexity(q[0], None if c is None else c[0])
 
     def classify_many(self, prompts: Sequence[str]) -> list[Complexity]:
-        return [self._complexity(row) for row in self.predict(prompts)]
+        q, c = self.predict_all(prompts)
+        if c is None:
+            return [self._complexity(row) for row in q]
+        return [self._complexity(row, cr) for row, cr in zip(q, c, strict=True)]
 
     # --- persistence ------------------------------------------------------------------------
 
@@ -230,9 +328,16 @@ class QualityPredictor:
             "tail_chars": self.tail_chars,
             "embedding_dim": self.embedding_dim,
             "embedding_weight": self.embedding_weight,
+            "neighbours": self.neighbours,
+            "blend": self.blend,
+            "cost_neighbours": self._cost_k,
         }
+        arrays: dict[str, Any] = {"weights": w.astype(np.float16), "bias": b}
+        if self._space is not None and self._y is not None and self._cost is not None:
+            arrays.update(space=self._space.astype(np.float16), y=self._y.astype(np.float16),
+                          cost=self._cost)
         with Path(path).open("wb") as fh:
-            np.savez_compressed(fh, weights=w.astype(np.float16), bias=b, meta=json.dumps(meta))
+            np.savez_compressed(fh, meta=json.dumps(meta), **arrays)
 
     @classmethod
     def load(cls, path: str | Path, *, embedding: Any = None) -> QualityPredictor:
@@ -244,9 +349,14 @@ class QualityPredictor:
                 meta = json.loads(str(data["meta"]))
                 w = data["weights"].astype(np.float32)
                 b = data["bias"].astype(np.float32)
+                index = (
+                    (data["space"].astype(np.float32), data["y"].astype(np.float32),
+                     data["cost"].astype(np.float32))
+                    if "space" in data else None
+                )
         except (OSError, ValueError, KeyError) as exc:
             raise ConfigurationError(f"{p}: not a saved QualityPredictor ({exc})") from None
-        if meta.get("format") != _FORMAT:
+        if meta.get("format") not in _FORMATS:
             raise ConfigurationError(f"{p}: unknown predictor format {meta.get('format')!r}")
         if meta["embedding_dim"] and embedding is None:
             raise ConfigurationError(
@@ -261,8 +371,13 @@ class QualityPredictor:
             tail_chars=meta["tail_chars"],
             embedding=embedding,
             embedding_weight=meta["embedding_weight"],
+            neighbours=meta.get("neighbours"),
+            blend=meta.get("blend"),
         )
         pred.models = list(meta["models"])
+        if index is not None:
+            pred._space, pred._y, pred._cost = index
+            pred._cost_k = int(meta.get("cost_neighbours") or pred.neighbours or 1)
         pred.embedding_dim = int(meta["embedding_dim"])
         pred.weights, pred.bias = w, b
         return pred

@@ -1,8 +1,9 @@
 """Replay routing policies over an outcome table, through the real planner.
 
 Every table model becomes a :class:`~smartroute.testing.ScriptedTarget` whose capability is
-calibrated from the **training** table only: its mean quality picks the nearest quality tier and
-a least-squares fit of its recorded cost against prompt tokens gives its input and output prices.
+calibrated from the **training** table only: quality tiers that let BALANCED reach the models
+on the training cost-quality hull (:func:`calibrate_tiers`), and a least-squares fit of its
+recorded cost against prompt tokens gives its input and output prices.
 Each test prompt is planned with :meth:`Router.plan` (pure, no I/O); the first candidate is the
 decision, scored later with that model's recorded quality and cost.
 
@@ -16,19 +17,25 @@ receives the recorded quality of the model it chose, and of no other.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from smartroute.capability import QUALITY_SCORE, ProviderCapability, QualityTier, SpeedTier
 from smartroute.errors import ConfigurationError, StrategyNotAvailableError
 from smartroute.eval.metrics import (
     Decisions,
+    Point,
     PolicyReport,
     Scale,
+    aiq,
     baselines,
+    frontier,
     report,
     score,
 )
@@ -67,10 +74,6 @@ def wtp_sweep(train: OutcomeTable, points: int = WTP_POINTS) -> tuple[float, ...
 Progress = Callable[[int], None]
 
 
-def _nearest_tier(q: float) -> QualityTier:
-    return min(QUALITY_SCORE, key=lambda t: (abs(QUALITY_SCORE[t] - q), -QUALITY_SCORE[t]))
-
-
 def _prompt_tokens(prompt: str) -> int:
     return analyze(to_request(prompt), _NO_CLASSIFIER).prompt_tokens
 
@@ -85,26 +88,97 @@ class _Constant:
 _NO_CLASSIFIER = _Constant()
 
 
+def _reachable(cost: Sequence[float], tier: Sequence[float], ratio: float) -> bool:
+    """Whether every model (sorted by cost) wins at some cost weight of the log-scaled BALANCED
+    score ``(1 - w) * tier + w * cost_score``, with a window of cost weights wide enough
+    (``ratio`` between its ends, in ``w / (1 - w)``) that the evaluation's sweep lands in it."""
+    logs = [math.log(max(c, 1e-15)) for c in cost]
+    slopes = []
+    for i in range(1, len(logs)):
+        dq, dc = tier[i] - tier[i - 1], logs[i] - logs[i - 1]
+        if dq <= 0 or dc <= 0:
+            return False
+        slopes.append(dq / dc)
+    return all(a >= ratio * b for a, b in itertools.pairwise(slopes))
+
+
+def calibrate_tiers(
+    train: OutcomeTable, fitted: npt.NDArray[np.float64] | None = None
+) -> dict[str, QualityTier]:
+    """Quality tiers from training outcomes, chosen so BALANCED can reach the models that
+    matter.
+
+    With four tiers BALANCED can only ever choose the cheapest model of each tier, so nearest-
+    score tiers can hide a model on the single-model cost-quality hull behind a cheaper one
+    of the same tier (RouterBench: Yi-34B behind Mixtral). Here the models on the training
+    hull are candidates; among subsets (always with the cheapest model) and increasing tier
+    assignments whose members all win at some swept cost weight, the one with the highest
+    training AIQ is kept, ties to tiers nearest the mean qualities. Every other model gets
+    the highest tier of a chosen model that costs no more on any training prompt (``fitted``:
+    the planner's cost estimate per prompt and model; the recorded costs by default), so it
+    never wins (same tier, dearer), else the lowest tier."""
+    q = train.quality.mean(axis=0)
+    c = train.cost.mean(axis=0)
+    order = sorted(range(len(q)), key=lambda j: (c[j], -q[j]))
+    cheapest = order[0]
+    scale = Scale(float(c.min()) * 1e3, float(c.max()) * 1e3, float(q[cheapest]), float(q.max()))
+    hull_pts = set(frontier([(float(c[j]), float(q[j])) for j in range(len(q))]))
+    hull = [j for j in order if (float(c[j]), float(q[j])) in hull_pts and j != cheapest]
+    scores = [QUALITY_SCORE[t] for t in QualityTier]
+    ks = sorted(COST_WEIGHTS)
+    odds = [w / (1 - w) for w in ks if 0 < w < 1]
+    ratio = max(b / a for a, b in itertools.pairwise(odds)) * 1.05
+    best: tuple[float, float, dict[int, float]] | None = None
+    for size in range(0, min(len(hull), len(scores) - 1) + 1):
+        for chosen in itertools.combinations(hull, size):
+            members = [cheapest, *chosen]
+            for levels in itertools.combinations(scores, len(members)):
+                if not _reachable([c[j] for j in members], levels, ratio):
+                    continue
+                pts = [Point(str(j), 0.0, float(q[j]), float(c[j]) * 1e3) for j in members]
+                area = aiq(pts, scale)
+                near = -sum(abs(lv - q[j]) for lv, j in zip(levels, members, strict=True))
+                key = (round(area, 9), near)
+                if best is None or key > best[:2]:
+                    best = (key[0], key[1], dict(zip(members, levels, strict=True)))
+    assigned = best[2] if best is not None else {cheapest: scores[0]}
+    est = train.cost if fitted is None else fitted
+    by_score = {v: k for k, v in QUALITY_SCORE.items()}
+    out: dict[str, QualityTier] = {}
+    for j in order:
+        level = assigned.get(j)
+        if level is None:
+            covering = [lv for s, lv in assigned.items() if np.all(est[:, s] <= est[:, j])]
+            level = max(covering, default=scores[0])
+        out[train.models[j]] = by_score[level]
+    return out
+
+
 def calibrate(train: OutcomeTable) -> dict[str, ProviderCapability]:
     """Capabilities of the table's models from training outcomes only.
 
-    ``quality tier`` = the tier whose score is nearest the mean quality; prices from
-    ``cost = a * prompt_tokens + b`` fitted by least squares (``a, b >= 0``), so that
-    ``input price = a`` and ``output price = b / DEFAULT_OUTPUT_TOKENS`` per token make the
-    planner's cost estimate for a prompt the fitted cost.
+    Quality tiers from :func:`calibrate_tiers`; prices from ``cost = a * prompt_tokens + b``
+    fitted by least squares (``a, b >= 0``), so that ``input price = a`` and ``output price =
+    b / DEFAULT_OUTPUT_TOKENS`` per token make the planner's cost estimate for a prompt the
+    fitted cost.
     """
     tokens = np.array([_prompt_tokens(p) for p in train.prompts], dtype=np.float64)
     design = np.column_stack([tokens, np.ones_like(tokens)])
-    caps: dict[str, ProviderCapability] = {}
-    for j, model in enumerate(train.models):
+    prices: list[tuple[float, float]] = []
+    for j in range(len(train.models)):
         cost = train.cost[:, j]
         (a, b), *_ = np.linalg.lstsq(design, cost, rcond=None)
         if a < 0:
             a, b = 0.0, float(cost.mean())
         elif b < 0:
             a, b = float(cost @ tokens / max(float(tokens @ tokens), 1e-12)), 0.0
+        prices.append((float(a), float(b)))
+    fitted = np.column_stack([a * tokens + b for a, b in prices])
+    tiers = calibrate_tiers(train, fitted)
+    caps: dict[str, ProviderCapability] = {}
+    for model, (a, b) in zip(train.models, prices, strict=True):
         caps[model] = ProviderCapability(
-            quality_tier=_nearest_tier(float(train.quality[:, j].mean())),
+            quality_tier=tiers[model],
             speed_tier=SpeedTier.MEDIUM,
             input_cost_per_1m=float(a) * 1e6,
             output_cost_per_1m=float(b) / DEFAULT_OUTPUT_TOKENS * 1e6,

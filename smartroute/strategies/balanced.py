@@ -4,7 +4,7 @@
     w_q = W_q * (1 + k*x)          if prefer_quality_for_complex else W_q
     w_s = W_s * (1 + k*(1 - x))    if prefer_fast_for_simple    else W_s
     w_c = W_c                      if cost_aware                else 0
-    if prefer_quality_for_complex: w_s *= (1 - x); w_c *= (1 - x)
+    if prefer_quality_for_complex: w_s *= (1 - x)**2; w_c *= (1 - x)**2
     weights are normalised to sum to 1
     score = w_q*Q + w_s*S + w_c*C
 
@@ -58,8 +58,9 @@ class BalancedWeightsFn:
         ws = self.ws * (1 + self.k * (1 - x)) if self.pf else self.ws
         wc = self.wc
         if self.pq:
-            ws *= 1 - x
-            wc *= 1 - x
+            keep = (1 - x) * (1 - x)
+            ws *= keep
+            wc *= keep
         total = wq + ws + wc
         if total <= 0:
             return 1.0, 0.0, 0.0

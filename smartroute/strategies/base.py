@@ -26,10 +26,21 @@ _FLOOR = 1e-12  # keeps free models finite on the log scale
 
 
 def estimated_costs(eligible: list[Profile], features: RequestFeatures) -> list[float]:
-    """USD of this request on each profile: prompt tokens x input + output tokens x output."""
+    """USD of this request on each profile: prompt tokens x input + output tokens x output,
+    or a trained predictor's per-prompt estimate where it has one (output length varies by
+    task and model, and the price list cannot see it)."""
     pt = features.prompt_tokens
     ot = features.output_tokens
-    return [p.in_price * pt + p.out_price * ot for p in eligible]
+    mc = features.complexity.model_cost
+    if mc is None or features.requested_output:
+        return [p.in_price * pt + p.out_price * ot for p in eligible]
+    out = []
+    for p in eligible:
+        c = mc.get(p.name)
+        if c is None:
+            c = mc.get(p.model)
+        out.append(p.in_price * pt + p.out_price * ot if c is None else c)
+    return out
 
 
 def cost_scores(costs: list[float]) -> list[float]:
