@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Any
 from smartroute.capability import SPEED_PRIOR_TPS, SPEED_PRIOR_TTFT_S
 from smartroute.decision import Attempt
 from smartroute.errors import ErrorKind
+from smartroute.execution.guards import Box, aguard, check_response, timeout_error
 from smartroute.plan import Candidate
 from smartroute.response import ChatChunk, ChatResponse
 from smartroute.streaming import ChunkAccumulator
 
 if TYPE_CHECKING:
-    from smartroute.execution import Call, _Box
+    from smartroute.execution.call import Call
 
 _QUANTILES = {"p50": 0.5, "p75": 0.75, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 
@@ -71,14 +72,14 @@ class _Race:
         return (None if rem is None else max(0.0, rem)), False
 
 
-class _AsyncRace(_Race):
+class AsyncRace(_Race):
     def __init__(self, call: Call, streaming: bool = False) -> None:
         super().__init__(call, streaming)
 
     async def _first_chunks(
-        self, c: Candidate, att: Attempt, ttft: _Box
+        self, c: Candidate, att: Attempt, ttft: Box
     ) -> tuple[list[ChatChunk], AsyncGenerator[ChatChunk, None]]:
-        it = self.ex._aguard(self.call, c, self.call.request, att, ttft)
+        it = aguard(self.call, c, self.call.request, att, ttft)
         got: list[ChatChunk] = []
         try:
             async for chunk in it:
@@ -90,23 +91,23 @@ class _AsyncRace(_Race):
             raise
         return got, it
 
-    async def _run(self) -> tuple[Candidate, Attempt, Any, _Box]:
-        from smartroute.execution import _Box
-
+    async def _run(self) -> tuple[Candidate, Attempt, Any, Box]:
         call = self.call
         running: dict[asyncio.Task[Any], tuple[Candidate, Attempt]] = {}
-        boxes: dict[asyncio.Task[Any], _Box] = {}
+        boxes: dict[asyncio.Task[Any], Box] = {}
+
+        from smartroute.execution.async_driver import acomplete_once
 
         def launch(hedge: bool) -> bool:
             c = call.next_candidate()
             if c is None:
                 return False
             att = call.begin(c, hedge=hedge)
-            box = _Box()
+            box = Box()
             if self.streaming:
                 coro: Any = self._first_chunks(c, att, box)
             else:
-                coro = self.ex._acomplete_once(call, c, call.request, att)
+                coro = acomplete_once(call, c, call.request, att)
             task = asyncio.ensure_future(coro)
             running[task] = (c, att)
             boxes[task] = box
@@ -150,11 +151,13 @@ class _AsyncRace(_Race):
 
     async def stream(self) -> AsyncIterator[ChatChunk]:
         c, att, (first, it), box = await self._run()
-        async for chunk in self.ex._astream_from(self.call, (c, att, it, box, first)):
+        from smartroute.execution.async_driver import astream_from
+
+        async for chunk in astream_from(self.call, (c, att, it, box, first)):
             yield chunk
 
 
-class _SyncRace(_Race):
+class SyncRace(_Race):
     """Racers are threads that push ``(racer, tag, value)`` into one queue."""
 
     def _start(
@@ -194,16 +197,14 @@ class _SyncRace(_Race):
     def _run(
         self,
     ) -> tuple[
-        Candidate, Attempt, Any, _Box, int, queue.SimpleQueue[Any], dict[int, threading.Event]
+        Candidate, Attempt, Any, Box, int, queue.SimpleQueue[Any], dict[int, threading.Event]
     ]:
-        from smartroute.execution import _Box, _timeout_error
-
         call = self.call
         items: queue.SimpleQueue[tuple[int, int, Any]] = queue.SimpleQueue()
         running: dict[int, tuple[Candidate, Attempt]] = {}
         stops: dict[int, threading.Event] = {}
         accs: dict[int, ChunkAccumulator] = {}
-        boxes: dict[int, _Box] = {}
+        boxes: dict[int, Box] = {}
         firsts: dict[int, list[ChatChunk]] = {}
         counter = iter(range(1 << 30))
 
@@ -215,7 +216,7 @@ class _SyncRace(_Race):
             rid = next(counter)
             running[rid] = (c, att)
             accs[rid] = ChunkAccumulator()
-            boxes[rid] = _Box()
+            boxes[rid] = Box()
             firsts[rid] = []
             self._start(items, rid, c, att, stops)
             return True
@@ -239,7 +240,7 @@ class _SyncRace(_Race):
                         rid = min(running, key=lambda r: running[r][1].started_s)
                         c, att = running.pop(rid)
                         stops[rid].set()
-                        call.fail(att, c, _timeout_error(ErrorKind.TTFT_TIMEOUT, ttft_wait, c))
+                        call.fail(att, c, timeout_error(ErrorKind.TTFT_TIMEOUT, ttft_wait, c))
                         if not running and not launch(False):
                             break
                         continue
@@ -280,8 +281,6 @@ class _SyncRace(_Race):
                     call.cancel(att, c)
 
     def complete(self) -> ChatResponse:
-        from smartroute.execution import _check_response
-
         c, att, value, box, rid, items, stops = self._run()
         if isinstance(value, ChatResponse):
             resp = value
@@ -292,7 +291,7 @@ class _SyncRace(_Race):
             for chunk in self._drain(rid, items, stops, c):
                 acc.add(chunk)
             resp = acc.response()
-        _check_response(resp, c)
+        check_response(resp, c)
         return self.call.succeed(att, c, resp, box.value)
 
     def _drain(
@@ -302,15 +301,13 @@ class _SyncRace(_Race):
         stops: dict[int, threading.Event],
         c: Candidate,
     ) -> Iterator[ChatChunk]:
-        from smartroute.execution import _timeout_error
-
         try:
             while True:
                 stall = self.call.policy.stall_timeout_s
                 try:
                     r, tag, value = items.get(timeout=stall)
                 except queue.Empty:
-                    raise _timeout_error(ErrorKind.STREAM_STALL, stall, c) from None
+                    raise timeout_error(ErrorKind.STREAM_STALL, stall, c) from None
                 if r != rid:
                     continue
                 if tag == 1:
@@ -328,4 +325,6 @@ class _SyncRace(_Race):
             yield from first
             yield from self._drain(rid, items, stops, c)
 
-        yield from self.ex._stream_from(self.call, (c, att, rest(), box))
+        from smartroute.execution.sync_driver import stream_from
+
+        yield from stream_from(self.call, (c, att, rest(), box))

@@ -1,0 +1,321 @@
+"""The state of one routed call, shared by every driver: which candidate is next, what an
+error means (retry, fall back, stop), backoff, accounting, the final decision."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from typing import TYPE_CHECKING
+
+from smartroute.decision import Attempt, RoutingDecision
+from smartroute.errors import (
+    AllTargetsFailed,
+    ErrorKind,
+    ProviderError,
+    provider_error,
+)
+from smartroute.feedback import Outcome
+from smartroute.plan import Candidate, RoutingPlan
+from smartroute.policy import ErrorAction, RoutingPolicy
+from smartroute.request import ChatRequest, Message
+from smartroute.response import ChatResponse, Usage
+from smartroute.target import AttemptOptions
+
+if TYPE_CHECKING:
+    from smartroute.execution.executor import Executor
+
+log = logging.getLogger("smartroute")
+
+CONTINUE_PROMPT = (
+    "Your previous answer was cut off. Continue exactly where it stopped, without repeating "
+    "anything and without any preamble."
+)
+
+
+def _min(*values: float | None) -> float | None:
+    vals = [v for v in values if v is not None]
+    return min(vals) if vals else None
+
+
+def attempt_options(policy: RoutingPolicy, remaining: float | None) -> AttemptOptions:
+    """Per-attempt limits from the policy, the attempt timeout capped by the time left."""
+    p = policy
+    return AttemptOptions(
+        timeout=_min(p.timeout_s, remaining),
+        connect_timeout=p.connect_timeout_s,
+        read_timeout=_min(max(p.ttft_timeout_s or 0, p.stall_timeout_s or 0) or None, p.timeout_s),
+    )
+
+
+def as_provider_error(exc: BaseException, c: Candidate) -> ProviderError:
+    """Any exception from a target, classified; non-smartroute errors become UNKNOWN."""
+    if isinstance(exc, ProviderError):
+        if exc.target is None:
+            exc.target = c.name
+        if exc.model is None:
+            exc.model = c.model
+        return exc
+    if isinstance(exc, TimeoutError):
+        err = provider_error(ErrorKind.TIMEOUT, "attempt timed out", target=c.name, model=c.model)
+    else:
+        err = provider_error(
+            ErrorKind.UNKNOWN, f"{type(exc).__name__}: {exc}", target=c.name, model=c.model
+        )
+    err.__cause__ = exc
+    return err
+
+
+class Call:
+    """The state of one routed call, shared by every driver."""
+
+    def __init__(self, ex: Executor, plan: RoutingPlan) -> None:
+        self.ex = ex
+        self.plan = plan
+        self.policy = ex.router.policy
+        self.clock = ex.router.clock
+        self.t0 = self.clock()
+        d = self.policy.deadline_s
+        self.deadline = None if d is None else self.t0 + d
+        self.queue = plan.candidates
+        self.pos = 0
+        self.attempts: list[Attempt] = []
+        self.retries: dict[str, int] = {}
+        self.min_context = 0
+        self.decision_id = os.urandom(16).hex()
+        self.request = plan.request
+        self.started = 0
+
+    # --- what next -----------------------------------------------------------------------
+
+    def remaining(self) -> float | None:
+        return None if self.deadline is None else self.deadline - self.clock()
+
+    def next_candidate(self) -> Candidate | None:
+        breakers = self.ex.breakers
+        while self.pos < len(self.queue):
+            c = self.queue[self.pos]
+            self.pos += 1
+            if c.profile.context <= self.min_context:
+                continue
+            if c.name == self.plan.forced_probe:
+                breakers.force(c.name)
+            elif not breakers.acquire(c.name):
+                self.attempts.append(
+                    Attempt(
+                        target=c.name,
+                        model=c.model,
+                        provider=c.profile.provider,
+                        started_s=self.clock() - self.t0,
+                        error_kind=ErrorKind.CIRCUIT_OPEN,
+                        message="skipped: circuit open",
+                    )
+                )
+                continue
+            return c
+        return None
+
+    def check_budget(self) -> None:
+        rem = self.remaining()
+        if rem is not None and rem <= 0:
+            raise self.exhausted(f"deadline of {self.policy.deadline_s}s exceeded")
+        if self.started >= self.policy.max_attempts:
+            raise self.exhausted(f"max_attempts={self.policy.max_attempts} reached")
+
+    def options(self) -> AttemptOptions:
+        if self.deadline is None:
+            return self.ex.fixed_options  # the same for every attempt: built once per router
+        return attempt_options(self.policy, self.remaining())
+
+    def guarded_streaming(self, c: Candidate) -> bool:
+        """Whether a non-streaming call should stream underneath, to enforce TTFT/stall."""
+        p = self.policy
+        return (
+            bool(p.ttft_timeout_s or p.stall_timeout_s) and c.profile.capability.supports_streaming
+        )
+
+    def wait_limit(self, first: bool, attempt_start: float) -> tuple[float | None, ErrorKind]:
+        """How long to wait for the next chunk, and what it means if that time runs out."""
+        p = self.policy
+        now = self.clock()
+        limits: list[tuple[float, ErrorKind]] = []
+        chunk = p.ttft_timeout_s if first else p.stall_timeout_s
+        if chunk is not None:
+            limits.append((chunk, ErrorKind.TTFT_TIMEOUT if first else ErrorKind.STREAM_STALL))
+        if p.timeout_s is not None:
+            limits.append((attempt_start + p.timeout_s - now, ErrorKind.TIMEOUT))
+        if self.deadline is not None:
+            limits.append((self.deadline - now, ErrorKind.DEADLINE))
+        if not limits:
+            return None, ErrorKind.TIMEOUT
+        wait, kind = min(limits, key=lambda x: x[0])
+        return max(0.0, wait), kind
+
+    # --- accounting ----------------------------------------------------------------------
+
+    def begin(self, c: Candidate, *, hedge: bool = False) -> Attempt:
+        self.check_budget()
+        self.started += 1
+        att = Attempt.start(c.name, c.model, c.profile.provider, self.clock() - self.t0, hedge)
+        self.attempts.append(att)
+        self.ex.router.feedback.started(c.name)
+        return att
+
+    def _close(self, att: Attempt, c: Candidate) -> float:
+        self.ex.router.feedback.finished(c.name)
+        latency = self.clock() - self.t0 - att.started_s
+        att.latency_s = latency
+        return latency
+
+    def record_failure(
+        self, att: Attempt, c: Candidate, exc: BaseException, partial: str = ""
+    ) -> ProviderError:
+        """Close a failed attempt: its error, the partial output it billed, the breaker and the
+        outcome the learning strategies see."""
+        err = as_provider_error(exc, c)
+        latency = self._close(att, c)
+        att.error_kind = err.kind
+        att.status_code = err.status_code
+        att.message = err.message[:300]
+        att.error = err
+        if partial:
+            out = max(1, len(partial) // 4)
+            att.usage = Usage(input_tokens=self.plan.features.prompt_tokens, output_tokens=out)
+            att.cost_usd = c.profile.capability.cost(att.usage.input_tokens, out)
+        self.ex.breakers.record_failure(c.name, err.kind)
+        self.ex.router.feedback.record_outcome(
+            Outcome(
+                target=c.name,
+                model=c.model,
+                complexity_class=self.plan.features.complexity.label,
+                ok=False,
+                latency_s=latency,
+                error_kind=err.kind,
+                at=self.clock(),
+            )
+        )
+        log.info("attempt failed: %s (%s) after %.0f ms", c.name, err.kind.value, latency * 1000)
+        return err
+
+    def fail(self, att: Attempt, c: Candidate, exc: BaseException) -> float | None:
+        """Record a failed attempt; return a retry delay for the same target, ``None`` to fall
+        back, or raise when the policy says stop."""
+        err = self.record_failure(att, c, exc)
+        action = self.policy.action_for(err.kind)
+        if err.kind is ErrorKind.CONTEXT_LENGTH:
+            self.min_context = max(self.min_context, c.profile.context)
+        if err.kind is ErrorKind.DEADLINE:
+            raise self.exhausted(f"deadline of {self.policy.deadline_s}s exceeded") from err
+        if action is ErrorAction.STOP:
+            err.attempts = self.attempts  # type: ignore[attr-defined]
+            raise err
+        if action is ErrorAction.RETRY:
+            return self._retry_delay(c, err)
+        return None
+
+    def _retry_delay(self, c: Candidate, err: ProviderError) -> float | None:
+        r = self.policy.retry
+        n = self.retries.get(c.name, 0)
+        if n >= r.max_retries:
+            return None
+        delay = min(r.backoff_max_s, r.backoff_base_s * 2.0**n)
+        if r.jitter:
+            delay *= 0.5 + random.random() / 2
+        if err.retry_after is not None:
+            if err.retry_after > r.retry_after_cap_s:
+                return None
+            delay = max(delay, err.retry_after)
+        rem = self.remaining()
+        if rem is not None and delay >= rem:
+            return None
+        self.retries[c.name] = n + 1
+        return delay
+
+    def cancel(self, att: Attempt, c: Candidate) -> None:
+        """A hedge that lost: its prompt was sent, so its input cost is counted (estimated)."""
+        self._close(att, c)
+        att.cancelled = True
+        att.error_kind = None
+        att.message = "cancelled: another attempt won the race"
+        att.usage = Usage(input_tokens=self.plan.features.prompt_tokens)
+        att.cost_usd = c.profile.capability.cost(att.usage.input_tokens, 0)
+        self.ex.breakers.release(c.name)
+
+    def succeed(
+        self, att: Attempt, c: Candidate, resp: ChatResponse, ttft: float | None
+    ) -> ChatResponse:
+        latency = self._close(att, c)
+        usage = resp.usage
+        cap = c.profile.capability
+        att.ok = True
+        att.ttft_s = ttft
+        att.usage = usage
+        att.cost_usd = cap.cost(usage.input_tokens, usage.output_tokens)
+        self.ex.breakers.record_success(c.name)
+        features = self.plan.features
+        tps = None
+        if ttft is not None and usage.output_tokens and latency > ttft:
+            tps = usage.output_tokens / (latency - ttft)
+        self.ex.router.feedback.record_outcome(
+            Outcome(
+                target=c.name,
+                model=c.model,
+                complexity_class=features.complexity.label,
+                ok=True,
+                latency_s=latency,
+                ttft_s=ttft,
+                output_tokens=usage.output_tokens,
+                input_tokens=usage.input_tokens,
+                tokens_per_s=tps,
+                cost_usd=att.cost_usd,
+                decision_id=self.decision_id,
+                at=self.clock(),
+            )
+        )
+        resp.decision = self.decision(c, att)
+        quality = self.ex.router.feedback.score_automatically(self.request, resp, self.decision_id)
+        if quality is not None:
+            resp.decision.quality = quality
+        return resp
+
+    def decision(self, c: Candidate, att: Attempt) -> RoutingDecision:
+        plan = self.plan
+        scored, excluded = plan.summary(top=10)
+        features = plan.features
+        first = plan.candidates[0]
+        if c is first:
+            reason = f"ranked first of {len(plan.candidates)} by {plan.strategy}"
+        else:
+            failed = [a.target for a in self.attempts if not a.ok and not a.cancelled]
+            reason = f"fallback (rank {plan.candidates.index(c) + 1}) after {', '.join(failed)}"
+        total = sum(a.cost_usd for a in self.attempts)
+        return RoutingDecision.build(
+            decision_id=self.decision_id,
+            target=c.name,
+            model=c.model,
+            provider=c.profile.provider,
+            strategy=plan.strategy,
+            reason=reason,
+            complexity=round(features.complexity.score, 4),
+            complexity_class=features.complexity.label,
+            prompt_tokens_estimate=features.prompt_tokens,
+            candidates=scored,
+            excluded=excluded,
+            attempts=self.attempts,
+            latency_s=self.clock() - self.t0,
+            ttft_s=None if att.ttft_s is None else att.started_s + att.ttft_s,
+            usage=att.usage,
+            cost_usd=total,
+            explanation=plan.explanation,
+        )
+
+    def exhausted(self, why: str | None = None) -> AllTargetsFailed:
+        tried = [a for a in self.attempts if a.error_kind is not None or a.ok]
+        head = why or f"all {len(tried)} attempt(s) failed"
+        return AllTargetsFailed(self.attempts, head)
+
+    def resumed_request(self, partial: str, c: Candidate, prefill: bool) -> ChatRequest:
+        msgs = [*self.request.messages, Message(role="assistant", content=partial)]
+        if not prefill:
+            msgs.append(Message(role="user", content=CONTINUE_PROMPT))
+        return self.request.model_copy(update={"messages": msgs})

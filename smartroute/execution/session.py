@@ -1,0 +1,153 @@
+"""One streamed call across its attempts: what reached the caller, the chunks of the current
+attempt, and what follows a broken stream (fallback before any text, resume or
+:class:`StreamInterrupted` after it). The sync and async stream drivers feed it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from smartroute.decision import Attempt
+from smartroute.errors import ErrorKind, StreamInterrupted
+from smartroute.execution.call import Call, as_provider_error
+from smartroute.execution.guards import Box, check_response
+from smartroute.plan import Candidate
+from smartroute.request import ChatRequest
+from smartroute.response import ChatChunk, ChatResponse
+from smartroute.streaming import ChunkAccumulator
+
+# A stream already started by a race: (candidate, attempt, its chunks, ttft box[, buffered]).
+Started = tuple[Any, ...]
+
+
+class StreamSession:
+    """The state of one streamed call across attempts; the sync and async drivers feed it."""
+
+    def __init__(self, call: Call, started: Started | None) -> None:
+        self.call = call
+        self.emitted = ""
+        self.request = call.request
+        self.original: StreamInterrupted | None = None
+        self.prefill_failed: set[str] = set()
+        self.acc = ChunkAccumulator()
+        self.buffered: list[ChatChunk] = []
+        self.started = started
+        self.c: Candidate | None
+        if started is not None:
+            self.c, self.att, _, self.ttft = started[:4]
+            self.buffered = list(started[4]) if len(started) > 4 else []
+        else:
+            self.c = call.next_candidate()
+
+    def take_started(self) -> Any:
+        if self.started is None:
+            return None
+        it, self.started = self.started[2], None
+        return it
+
+    def take_buffered(self) -> list[ChatChunk]:
+        out, self.buffered = self.buffered, []
+        return out
+
+    def begin(self) -> tuple[Attempt, Box]:
+        assert self.c is not None
+        self.att = self.call.begin(self.c)
+        self.ttft = Box()
+        self.acc = ChunkAccumulator()
+        return self.att, self.ttft
+
+    def feed(self, chunk: ChatChunk) -> ChatChunk | None:
+        """The one place where streamed text reaches the caller."""
+        self.acc.add(chunk)
+        if not chunk.has_output:
+            return None
+        self.emitted += chunk.text
+        return _strip(chunk)
+
+    def finish(self) -> ChatChunk:
+        assert self.c is not None
+        resp = self.acc.response()
+        if not self.emitted:
+            check_response(resp, self.c)
+        resp.text = self.emitted
+        return _final_chunk(self.call.succeed(self.att, self.c, resp, self.ttft.value))
+
+    def fail(self, exc: Exception) -> float | None:
+        """A retry delay for the same candidate, or ``None`` after moving to the next one."""
+        assert self.c is not None
+        step = self._after_error(exc)
+        self.acc = ChunkAccumulator()
+        if isinstance(step, float):
+            return step
+        self.original, self.request, self.c = step
+        return None
+
+    def give_up(self) -> Exception:
+        if self.original is not None:
+            self.original.attempts = self.call.attempts  # type: ignore[attr-defined]
+            return self.original
+        return self.call.exhausted()
+
+    def _after_error(
+        self, exc: Exception
+    ) -> float | tuple[StreamInterrupted | None, ChatRequest, Candidate | None]:
+        """Decide what follows a failed stream: a retry delay, or (original error, request,
+        next candidate). Before any text reached the caller this is plain fallback; after it,
+        the stream is either resumed elsewhere or surfaces as :class:`StreamInterrupted`."""
+        call, c, att, emitted = self.call, self.c, self.att, self.emitted
+        original, prefill_failed = self.original, self.prefill_failed
+        assert c is not None
+        if not emitted:
+            delay = call.fail(att, c, exc)
+            if delay is not None:
+                return delay
+            return original, call.request, call.next_candidate()
+        err = as_provider_error(exc, c)
+        resuming = original is not None
+        prefilled = (
+            resuming and c.profile.capability.supports_prefill and c.name not in prefill_failed
+        )
+        if resuming and prefilled and err.kind is ErrorKind.INVALID_REQUEST:
+            # the target rejected the assistant prefill: try it again with a clean restart
+            prefill_failed.add(c.name)
+            call.record_failure(att, c, err)
+            att.message = "prefill rejected"
+            call.pos -= 1
+            nxt = call.next_candidate()
+            if nxt is None:
+                original.attempts = call.attempts  # type: ignore[union-attr]
+                raise original  # type: ignore[misc]
+            prefill = nxt.profile.capability.supports_prefill and nxt.name not in prefill_failed
+            return original, call.resumed_request(emitted, nxt, prefill), nxt
+        call.record_failure(att, c, err, partial=self.acc.text)
+        if original is None:
+            original = StreamInterrupted(
+                f"stream from {c.name} broke after {len(emitted)} characters ({err.kind.value})",
+                partial_text=emitted,
+                target=c.name,
+                model=c.model,
+            )
+            original.__cause__ = err
+        if not call.policy.resumes_streams:
+            original.attempts = call.attempts  # type: ignore[attr-defined]
+            raise original
+        nxt = call.next_candidate()
+        if nxt is None:
+            original.attempts = call.attempts  # type: ignore[attr-defined]
+            raise original
+        use_prefill = nxt.profile.capability.supports_prefill and nxt.name not in prefill_failed
+        return original, call.resumed_request(emitted, nxt, use_prefill), nxt
+
+
+def _strip(chunk: ChatChunk) -> ChatChunk:
+    if chunk.usage is None and chunk.finish_reason is None:
+        return chunk
+    return chunk.model_copy(update={"usage": None, "finish_reason": None})
+
+
+def _final_chunk(resp: ChatResponse) -> ChatChunk:
+    return ChatChunk(
+        usage=resp.usage,
+        finish_reason=resp.finish_reason,
+        model=resp.model,
+        decision=resp.decision,
+    )
