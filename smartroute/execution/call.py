@@ -15,6 +15,7 @@ from smartroute.errors import (
     ProviderError,
     provider_error,
 )
+from smartroute.execution.lease import Lease
 from smartroute.feedback import Outcome
 from smartroute.plan import Candidate, RoutingPlan
 from smartroute.policy import ErrorAction, RoutingPolicy
@@ -85,6 +86,8 @@ class Call:
         self.decision_id = os.urandom(16).hex()
         self.request = plan.request
         self.started = 0
+        self.held: list[str] = []  # admitted by the breaker, attempt not begun yet
+        self.leases: list[Lease] = []
 
     # --- what next -----------------------------------------------------------------------
 
@@ -92,6 +95,7 @@ class Call:
         return None if self.deadline is None else self.deadline - self.clock()
 
     def next_candidate(self) -> Candidate | None:
+        """The next candidate the breaker admits; its slot is held until the attempt ends."""
         breakers = self.ex.breakers
         while self.pos < len(self.queue):
             c = self.queue[self.pos]
@@ -101,19 +105,32 @@ class Call:
             if c.name == self.plan.forced_probe:
                 breakers.force(c.name)
             elif not breakers.acquire(c.name):
-                self.attempts.append(
-                    Attempt(
-                        target=c.name,
-                        model=c.model,
-                        provider=c.profile.provider,
-                        started_s=self.clock() - self.t0,
-                        error_kind=ErrorKind.CIRCUIT_OPEN,
-                        message="skipped: circuit open",
-                    )
-                )
+                self._skipped(c)
                 continue
+            self.held.append(c.name)
             return c
         return None
+
+    def readmit(self, c: Candidate) -> bool:
+        """Before retrying ``c``: the breaker decides again (the failure just recorded may have
+        opened it, and a half-open probe is one request, not one plus retries)."""
+        if not self.ex.breakers.acquire(c.name):
+            self._skipped(c)
+            return False
+        self.held.append(c.name)
+        return True
+
+    def _skipped(self, c: Candidate) -> None:
+        self.attempts.append(
+            Attempt(
+                target=c.name,
+                model=c.model,
+                provider=c.profile.provider,
+                started_s=self.clock() - self.t0,
+                error_kind=ErrorKind.CIRCUIT_OPEN,
+                message="skipped: circuit open",
+            )
+        )
 
     def check_budget(self) -> None:
         rem = self.remaining()
@@ -134,46 +151,76 @@ class Call:
             bool(p.ttft_timeout_s or p.stall_timeout_s) and c.profile.capability.supports_streaming
         )
 
-    def wait_limit(self, first: bool, attempt_start: float) -> tuple[float | None, ErrorKind]:
-        """How long to wait for the next chunk, and what it means if that time runs out."""
+    def limits(
+        self, first: bool, start: float, *, chunks: bool = True
+    ) -> tuple[float | None, ErrorKind, float | None]:
+        """How long to wait for the next chunk (or, ``chunks=False``, for the whole answer),
+        what it means if that time runs out, and the part of it that is the caller's hard
+        bound (attempt timeout or deadline), all from now; ``start`` is when the attempt's
+        request was made."""
         p = self.policy
         now = self.clock()
-        limits: list[tuple[float, ErrorKind]] = []
-        chunk = p.ttft_timeout_s if first else p.stall_timeout_s
-        if chunk is not None:
-            limits.append((chunk, ErrorKind.TTFT_TIMEOUT if first else ErrorKind.STREAM_STALL))
+        hard: tuple[float, ErrorKind] | None = None
         if p.timeout_s is not None:
-            limits.append((attempt_start + p.timeout_s - now, ErrorKind.TIMEOUT))
-        if self.deadline is not None:
-            limits.append((self.deadline - now, ErrorKind.DEADLINE))
-        if not limits:
-            return None, ErrorKind.TIMEOUT
-        wait, kind = min(limits, key=lambda x: x[0])
-        return max(0.0, wait), kind
+            hard = (start + p.timeout_s - now, ErrorKind.TIMEOUT)
+        if self.deadline is not None and (hard is None or self.deadline - now < hard[0]):
+            hard = (self.deadline - now, ErrorKind.DEADLINE)
+        chunk = (p.ttft_timeout_s if first else p.stall_timeout_s) if chunks else None
+        if chunk is not None and (hard is None or chunk < hard[0]):
+            kind = ErrorKind.TTFT_TIMEOUT if first else ErrorKind.STREAM_STALL
+            return chunk, kind, None if hard is None else max(0.0, hard[0])
+        if hard is None:
+            return None, ErrorKind.TIMEOUT, None
+        wait = max(0.0, hard[0])
+        return wait, hard[1], wait
 
     # --- accounting ----------------------------------------------------------------------
 
-    def begin(self, c: Candidate, *, hedge: bool = False) -> Attempt:
-        self.check_budget()
+    def begin(self, c: Candidate, *, hedge: bool = False) -> Lease:
+        """Start an attempt on ``c`` (admitted by :meth:`next_candidate` or :meth:`readmit`):
+        its breaker slot passes to the returned lease."""
+        try:
+            self.check_budget()
+        except BaseException:
+            self._give_back(c.name)
+            raise
+        self.held.remove(c.name)
         self.started += 1
         att = Attempt.start(c.name, c.model, c.profile.provider, self.clock() - self.t0, hedge)
         self.attempts.append(att)
-        self.ex.router.feedback.started(c.name)
-        return att
+        lease = Lease(c, att, self.ex.breakers, self.ex.router.feedback)
+        self.leases.append(lease)
+        return lease
 
-    def _close(self, att: Attempt, c: Candidate) -> float:
-        self.ex.router.feedback.finished(c.name)
-        latency = self.clock() - self.t0 - att.started_s
-        att.latency_s = latency
+    def _give_back(self, name: str) -> None:
+        if name in self.held:
+            self.held.remove(name)
+            self.ex.breakers.release(name)
+
+    def close(self) -> None:
+        """The call is over, however it ended: release every slot and attempt still held."""
+        while self.held:
+            self._give_back(self.held[-1])
+        for lease in self.leases:
+            if lease.open:
+                self._latency(lease)
+                lease.att.cancelled = True
+                lease.att.message = lease.att.message or "cancelled by the caller"
+                lease.released()
+        self.leases.clear()
+
+    def _latency(self, lease: Lease) -> float:
+        latency = self.clock() - self.t0 - lease.att.started_s
+        lease.att.latency_s = latency
         return latency
 
-    def record_failure(
-        self, att: Attempt, c: Candidate, exc: BaseException, partial: str = ""
-    ) -> ProviderError:
+    def record_failure(self, lease: Lease, exc: BaseException, partial: str = "") -> ProviderError:
         """Close a failed attempt: its error, the partial output it billed, the breaker and the
-        outcome the learning strategies see."""
+        outcome the learning strategies see. A limit that fired because this process was too
+        busy (``client_side``) is no verdict on the target: nothing is learned from it."""
+        c, att = lease.c, lease.att
         err = as_provider_error(exc, c)
-        latency = self._close(att, c)
+        latency = self._latency(lease)
         att.error_kind = err.kind
         att.status_code = err.status_code
         att.message = err.message[:300]
@@ -182,7 +229,11 @@ class Call:
             out = max(1, len(partial) // 4)
             att.usage = Usage(input_tokens=self.plan.features.prompt_tokens, output_tokens=out)
             att.cost_usd = c.profile.capability.cost(att.usage.input_tokens, out)
-        self.ex.breakers.record_failure(c.name, err.kind)
+        if err.client_side:
+            lease.released()
+            log.info("attempt on %s: %s (client side)", c.name, err.message)
+            return err
+        lease.failed(err.kind)
         self.ex.router.feedback.record_outcome(
             Outcome(
                 target=c.name,
@@ -197,10 +248,11 @@ class Call:
         log.info("attempt failed: %s (%s) after %.0f ms", c.name, err.kind.value, latency * 1000)
         return err
 
-    def fail(self, att: Attempt, c: Candidate, exc: BaseException) -> float | None:
-        """Record a failed attempt; return a retry delay for the same target, ``None`` to fall
-        back, or raise when the policy says stop."""
-        err = self.record_failure(att, c, exc)
+    def fail(self, lease: Lease, exc: BaseException) -> float | None:
+        """Record a failed attempt; return a retry delay for the same target (whose breaker
+        slot is then held again), ``None`` to fall back, or raise when the policy says stop."""
+        c = lease.c
+        err = self.record_failure(lease, exc)
         action = self.policy.action_for(err.kind)
         if err.kind is ErrorKind.CONTEXT_LENGTH:
             self.min_context = max(self.min_context, c.profile.context)
@@ -209,8 +261,10 @@ class Call:
         if action is ErrorAction.STOP:
             err.attempts = self.attempts  # type: ignore[attr-defined]
             raise err
-        if action is ErrorAction.RETRY:
-            return self._retry_delay(c, err)
+        if action is ErrorAction.RETRY or err.client_side:
+            delay = self._retry_delay(c, err)
+            if delay is not None and self.readmit(c):
+                return delay
         return None
 
     def _retry_delay(self, c: Candidate, err: ProviderError) -> float | None:
@@ -231,27 +285,29 @@ class Call:
         self.retries[c.name] = n + 1
         return delay
 
-    def cancel(self, att: Attempt, c: Candidate) -> None:
+    def cancel(self, lease: Lease) -> None:
         """A hedge that lost: its prompt was sent, so its input cost is counted (estimated)."""
-        self._close(att, c)
+        if not lease.open:
+            return
+        c, att = lease.c, lease.att
+        self._latency(lease)
         att.cancelled = True
         att.error_kind = None
         att.message = "cancelled: another attempt won the race"
         att.usage = Usage(input_tokens=self.plan.features.prompt_tokens)
         att.cost_usd = c.profile.capability.cost(att.usage.input_tokens, 0)
-        self.ex.breakers.release(c.name)
+        lease.released()
 
-    def succeed(
-        self, att: Attempt, c: Candidate, resp: ChatResponse, ttft: float | None
-    ) -> ChatResponse:
-        latency = self._close(att, c)
+    def succeed(self, lease: Lease, resp: ChatResponse, ttft: float | None) -> ChatResponse:
+        c, att = lease.c, lease.att
+        latency = self._latency(lease)
         usage = resp.usage
         cap = c.profile.capability
         att.ok = True
         att.ttft_s = ttft
         att.usage = usage
         att.cost_usd = cap.cost(usage.input_tokens, usage.output_tokens)
-        self.ex.breakers.record_success(c.name)
+        lease.succeeded()
         features = self.plan.features
         tps = None
         if ttft is not None and usage.output_tokens and latency > ttft:

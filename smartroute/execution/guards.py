@@ -1,5 +1,12 @@
-"""The limits on one attempt's stream: time to first token, stalls, the attempt timeout and the
-call deadline, enforced by the router whatever the target does itself."""
+"""The limits on one attempt: time to first token, stalls, the attempt timeout and the call
+deadline, enforced by the router whatever the target does itself.
+
+Async waits use :class:`_Limit`, which forgives time the event loop itself lost (see
+:mod:`smartroute.execution.looplag`): a chunk that sat unread because this process was busy is
+not the provider's slowness. Sync waits run the target on a worker thread and wait on a queue;
+when a limit fires the worker is told to stop and the target's own bound (``AttemptOptions``
+``timeout``/``deadline``, which every built-in target honours) ends it soon after.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +14,25 @@ import asyncio
 import logging
 import queue
 import threading
-from collections.abc import AsyncGenerator, Iterator
-from typing import Any
+from collections.abc import AsyncGenerator, Callable, Generator, Iterator
+from types import TracebackType
+from typing import Any, TypeVar
 
-from smartroute.decision import Attempt
 from smartroute.errors import ErrorKind, ProviderError, provider_error
 from smartroute.execution.call import Call
+from smartroute.execution.lease import Lease
+from smartroute.execution.looplag import LoopLag
 from smartroute.plan import Candidate
 from smartroute.request import ChatRequest
 from smartroute.response import ChatChunk, ChatResponse
+from smartroute.streaming import ChunkAccumulator
 
 log = logging.getLogger("smartroute")
+
+T = TypeVar("T")
+
+# Per-chunk limits (TTFT, stall) forgive lost loop time; the caller's own bounds do not.
+_SOFT = (ErrorKind.TTFT_TIMEOUT, ErrorKind.STREAM_STALL)
 
 
 class Box:
@@ -29,30 +44,101 @@ class Box:
         self.value: float | None = None
 
 
+class _Limit:
+    """``asyncio.timeout`` for one wait, except that a TTFT or stall limit is pushed back by
+    the time the event loop lost meanwhile (never past the attempt timeout or deadline), and
+    a limit that fires after lost loop time is marked as the client's (``lagged``)."""
+
+    __slots__ = (
+        "_cancelling",
+        "_handle",
+        "_task",
+        "fired",
+        "hard_at",
+        "kind",
+        "lag",
+        "lagged",
+        "mark",
+        "when",
+    )
+
+    def __init__(self, lag: LoopLag, wait: float, kind: ErrorKind, hard: float | None) -> None:
+        now = lag.loop.time()
+        self.lag = lag
+        self.kind = kind
+        self.when = now + wait
+        self.hard_at = None if hard is None else now + hard
+        self.mark = lag.mark()
+        self.fired = False
+        self.lagged = False
+
+    async def __aenter__(self) -> _Limit:
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._handle = self.lag.loop.call_at(self.when, self._fire)
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._handle.cancel()
+        if (
+            self.fired
+            and et is asyncio.CancelledError
+            and self._task.uncancel() <= self._cancelling
+        ):
+            raise TimeoutError from e
+
+    def _fire(self) -> None:
+        lost = self.lag.lost_since(self.mark)
+        self.lagged = lost > self.lag.tolerance
+        if self.lagged and self.kind in _SOFT:
+            self.mark = self.lag.mark()
+            when = self.lag.loop.time() + lost
+            if self.hard_at is None or when < self.hard_at:
+                self.when = when
+                self._handle = self.lag.loop.call_at(when, self._fire)
+                return
+        self.fired = True
+        self._task.cancel()
+
+
 async def aguard(
-    call: Call, c: Candidate, request: ChatRequest, att: Attempt, ttft: Box
+    call: Call, lease: Lease, request: ChatRequest, ttft: Box
 ) -> AsyncGenerator[ChatChunk, None]:
     """The target's stream, bounded by TTFT, stall, attempt timeout and the deadline."""
-    start = call.t0 + att.started_s
+    c = lease.c
     it = c.target.astream(request, call.options()).__aiter__()
+    lag = LoopLag.current()
+    lag.enter()
+    start = call.clock()  # from the request being made, not from queueing for the loop
     first = True
     try:
         while True:
-            wait, kind = call.wait_limit(first, start)
-            try:
-                async with asyncio.timeout(wait) as cm:
+            wait, kind, hard = call.limits(first, start)
+            if wait is None:
+                try:
                     chunk = await it.__anext__()
-            except StopAsyncIteration:
-                return
-            except TimeoutError as exc:
-                if cm.expired():
-                    raise timeout_error(kind, wait, c) from exc
-                raise
+                except StopAsyncIteration:
+                    return
+            else:
+                try:
+                    async with _Limit(lag, wait, kind, hard) as limit:
+                        chunk = await it.__anext__()
+                except StopAsyncIteration:
+                    return
+                except TimeoutError as exc:
+                    if limit.fired:
+                        raise timeout_error(limit.kind, wait, c, limit.lagged) from exc
+                    raise
             if first and chunk.has_output:
                 first = False
                 ttft.value = call.clock() - start
             yield chunk
     finally:
+        lag.exit()
         aclose = getattr(it, "aclose", None)
         if aclose is not None:
             try:
@@ -61,12 +147,26 @@ async def aguard(
                 log.debug("closing a stream of %s failed", c.name, exc_info=True)
 
 
+async def acollect(
+    call: Call, lease: Lease, request: ChatRequest
+) -> tuple[ChatResponse, float | None]:
+    """A non-streaming answer read as a guarded stream (so TTFT and stalls are enforced)."""
+    acc = ChunkAccumulator()
+    ttft = Box()
+    async for chunk in aguard(call, lease, request, ttft):
+        acc.add(chunk)
+    resp = acc.response()
+    check_response(resp, lease.c, acc)
+    return resp, ttft.value
+
+
 def pump(
-    call: Call, c: Candidate, request: ChatRequest, att: Attempt, ttft: Box
-) -> Iterator[ChatChunk]:
-    """A sync stream read on a worker thread so TTFT and stalls can be enforced; on a
-    timeout the worker is told to stop and closes the stream (releasing the connection)."""
-    start = call.t0 + att.started_s
+    call: Call, lease: Lease, request: ChatRequest, ttft: Box
+) -> Generator[ChatChunk, None, None]:
+    """A sync stream read on a worker thread so TTFT, stalls and the deadline are enforced
+    like async; on a limit (or when the caller stops reading) the worker is told to stop and
+    closes the stream, releasing the connection and its thread."""
+    c = lease.c
     items: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
     stop = threading.Event()
     opts = call.options()
@@ -75,9 +175,9 @@ def pump(
         gen = c.target.stream(request, opts)
         try:
             for chunk in gen:
+                items.put((0, chunk))
                 if stop.is_set():
                     break
-                items.put((0, chunk))
             items.put((1, None))
         except BaseException as exc:
             items.put((2, exc))
@@ -89,12 +189,12 @@ def pump(
                 except Exception:
                     log.debug("closing a stream of %s failed", c.name, exc_info=True)
 
-    worker = threading.Thread(target=run, name=f"smartroute-{c.name}", daemon=True)
-    worker.start()
+    start = call.clock()
+    threading.Thread(target=run, name=f"smartroute-{c.name}", daemon=True).start()
     first = True
     try:
         while True:
-            wait, kind = call.wait_limit(first, start)
+            wait, kind, _ = call.limits(first, start)
             try:
                 tag, value = items.get(timeout=wait)
             except queue.Empty:
@@ -111,8 +211,46 @@ def pump(
         stop.set()
 
 
-def timed(it: Iterator[ChatChunk], call: Call, att: Attempt, ttft: Box) -> Iterator[ChatChunk]:
-    start = call.t0 + att.started_s
+def collect(call: Call, lease: Lease, request: ChatRequest) -> tuple[ChatResponse, float | None]:
+    acc = ChunkAccumulator()
+    ttft = Box()
+    it = pump(call, lease, request, ttft)
+    try:
+        for chunk in it:
+            acc.add(chunk)
+    finally:
+        it.close()
+    resp = acc.response()
+    check_response(resp, lease.c, acc)
+    return resp, ttft.value
+
+
+def bounded(call: Call, lease: Lease, fn: Callable[[], T]) -> T:
+    """``fn()`` on a worker thread, waited for no longer than the attempt timeout or the
+    deadline: for a sync target that does not bound itself by ``AttemptOptions.timeout``."""
+    wait, kind, _ = call.limits(False, call.clock(), chunks=False)
+    if wait is None:
+        return fn()
+    box: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
+
+    def run() -> None:
+        try:
+            box.put((True, fn()))
+        except BaseException as exc:
+            box.put((False, exc))
+
+    threading.Thread(target=run, name=f"smartroute-{lease.c.name}", daemon=True).start()
+    try:
+        ok, value = box.get(timeout=wait)
+    except queue.Empty:
+        raise timeout_error(kind, wait, lease.c) from None
+    if not ok:
+        raise value
+    return value  # type: ignore[no-any-return]
+
+
+def timed(it: Iterator[ChatChunk], call: Call, ttft: Box) -> Iterator[ChatChunk]:
+    start = call.clock()
     first = True
     try:
         for chunk in it:
@@ -126,17 +264,31 @@ def timed(it: Iterator[ChatChunk], call: Call, att: Attempt, ttft: Box) -> Itera
             close()
 
 
-def timeout_error(kind: ErrorKind, wait: float | None, c: Candidate) -> ProviderError:
+def timeout_error(
+    kind: ErrorKind, wait: float | None, c: Candidate, lagged: bool = False
+) -> ProviderError:
     what = {
         ErrorKind.TTFT_TIMEOUT: "no first token",
         ErrorKind.STREAM_STALL: "stream stalled: no chunk",
         ErrorKind.DEADLINE: "call deadline reached",
         ErrorKind.TIMEOUT: "attempt timed out",
     }[kind]
-    return provider_error(kind, f"{what} within {wait or 0:.3g}s", target=c.name, model=c.model)
+    why = " while this process was too busy to read it (event-loop lag)" if lagged else ""
+    err = provider_error(kind, f"{what} within {wait or 0:.3g}s{why}", target=c.name, model=c.model)
+    err.client_side = lagged
+    return err
 
 
-def check_response(resp: ChatResponse, c: Candidate) -> None:
+def check_response(resp: ChatResponse, c: Candidate, acc: ChunkAccumulator | None = None) -> None:
+    """An answer that cannot be a success: filtered, empty, or (when streamed) tool-call
+    arguments that are not complete JSON, which the non-streaming path rejects as well."""
+    if acc is not None and acc.broken_tool_calls():
+        raise provider_error(
+            ErrorKind.MALFORMED_RESPONSE,
+            f"tool call arguments are not valid JSON (cut off?): {acc.broken_tool_calls()}",
+            target=c.name,
+            model=c.model,
+        )
     if resp.finish_reason == "content_filter" and not resp.text and not resp.tool_calls:
         raise provider_error(
             ErrorKind.CONTENT_FILTER,

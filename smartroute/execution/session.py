@@ -6,17 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from smartroute.decision import Attempt
 from smartroute.errors import ErrorKind, StreamInterrupted
 from smartroute.execution.call import Call, as_provider_error
 from smartroute.execution.guards import Box, check_response
+from smartroute.execution.lease import Lease
 from smartroute.plan import Candidate
 from smartroute.request import ChatRequest
 from smartroute.response import ChatChunk, ChatResponse
 from smartroute.streaming import ChunkAccumulator
 
-# A stream already started by a race: (candidate, attempt, its chunks, ttft box[, buffered]).
-Started = tuple[Any, ...]
+# A stream already started by a race: (lease, its chunks, ttft box, chunks already read).
+Started = tuple[Lease, Any, Box, list[ChatChunk]]
 
 
 class StreamSession:
@@ -33,27 +33,27 @@ class StreamSession:
         self.started = started
         self.c: Candidate | None
         if started is not None:
-            self.c, self.att, _, self.ttft = started[:4]
-            self.buffered = list(started[4]) if len(started) > 4 else []
+            self.lease, _, self.ttft, self.buffered = started
+            self.c = self.lease.c
         else:
             self.c = call.next_candidate()
 
     def take_started(self) -> Any:
         if self.started is None:
             return None
-        it, self.started = self.started[2], None
+        it, self.started = self.started[1], None
         return it
 
     def take_buffered(self) -> list[ChatChunk]:
         out, self.buffered = self.buffered, []
         return out
 
-    def begin(self) -> tuple[Attempt, Box]:
+    def begin(self) -> tuple[Lease, Box]:
         assert self.c is not None
-        self.att = self.call.begin(self.c)
+        self.lease = self.call.begin(self.c)
         self.ttft = Box()
         self.acc = ChunkAccumulator()
-        return self.att, self.ttft
+        return self.lease, self.ttft
 
     def feed(self, chunk: ChatChunk) -> ChatChunk | None:
         """The one place where streamed text reaches the caller."""
@@ -66,10 +66,10 @@ class StreamSession:
     def finish(self) -> ChatChunk:
         assert self.c is not None
         resp = self.acc.response()
-        if not self.emitted:
-            check_response(resp, self.c)
+        if not self.emitted or self.acc.broken_tool_calls():
+            check_response(resp, self.c, self.acc)
         resp.text = self.emitted
-        return _final_chunk(self.call.succeed(self.att, self.c, resp, self.ttft.value))
+        return _final_chunk(self.call.succeed(self.lease, resp, self.ttft.value))
 
     def fail(self, exc: Exception) -> float | None:
         """A retry delay for the same candidate, or ``None`` after moving to the next one."""
@@ -93,11 +93,11 @@ class StreamSession:
         """Decide what follows a failed stream: a retry delay, or (original error, request,
         next candidate). Before any text reached the caller this is plain fallback; after it,
         the stream is either resumed elsewhere or surfaces as :class:`StreamInterrupted`."""
-        call, c, att, emitted = self.call, self.c, self.att, self.emitted
+        call, c, lease, emitted = self.call, self.c, self.lease, self.emitted
         original, prefill_failed = self.original, self.prefill_failed
         assert c is not None
         if not emitted:
-            delay = call.fail(att, c, exc)
+            delay = call.fail(lease, exc)
             if delay is not None:
                 return delay
             return original, call.request, call.next_candidate()
@@ -109,8 +109,8 @@ class StreamSession:
         if resuming and prefilled and err.kind is ErrorKind.INVALID_REQUEST:
             # the target rejected the assistant prefill: try it again with a clean restart
             prefill_failed.add(c.name)
-            call.record_failure(att, c, err)
-            att.message = "prefill rejected"
+            call.record_failure(lease, err)
+            lease.att.message = "prefill rejected"
             call.pos -= 1
             nxt = call.next_candidate()
             if nxt is None:
@@ -118,7 +118,7 @@ class StreamSession:
                 raise original  # type: ignore[misc]
             prefill = nxt.profile.capability.supports_prefill and nxt.name not in prefill_failed
             return original, call.resumed_request(emitted, nxt, prefill), nxt
-        call.record_failure(att, c, err, partial=self.acc.text)
+        call.record_failure(lease, err, partial=self.acc.text)
         if original is None:
             original = StreamInterrupted(
                 f"stream from {c.name} broke after {len(emitted)} characters ({err.kind.value})",
