@@ -17,7 +17,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from smartroute.capability import SPEED_PRIOR_TPS, SPEED_PRIOR_TTFT_S
-from smartroute.errors import ErrorKind
+from smartroute.errors import ErrorKind, ProviderError
 from smartroute.execution.guards import Box, aguard, check_response, timeout_error
 from smartroute.plan import Candidate
 from smartroute.response import ChatChunk, ChatResponse
@@ -257,14 +257,21 @@ class SyncRace(_Race):
                     if not running and not launch(False):
                         break
                     continue
-                if tag == 3:
+                if tag == 1 and self.streaming:
                     winner = rid
-                    return lease, value, boxes[rid], rid, items, stops
-                if tag == 1:
+                    return lease, firsts[rid], boxes[rid], rid, items, stops
+                if tag in (1, 3):
+                    resp = value if tag == 3 else accs[rid].response()
+                    try:
+                        check_response(resp, lease.c, None if tag == 3 else accs[rid])
+                    except ProviderError as exc:
+                        running.pop(rid)
+                        call.fail(lease, exc)
+                        if not running and not launch(False):
+                            break
+                        continue
                     winner = rid
-                    if self.streaming:
-                        return lease, firsts[rid], boxes[rid], rid, items, stops
-                    return lease, accs[rid].response(), boxes[rid], rid, items, stops
+                    return lease, resp, boxes[rid], rid, items, stops
                 accs[rid].add(value)
                 firsts[rid].append(value)
                 if value.has_output and boxes[rid].value is None:
@@ -280,22 +287,7 @@ class SyncRace(_Race):
                     call.cancel(lease)
 
     def complete(self) -> ChatResponse:
-        lease, value, box, rid, items, stops = self._run()
-        if isinstance(value, ChatResponse):
-            resp = value
-            acc = None
-        else:
-            acc = ChunkAccumulator()
-            for chunk in value:
-                acc.add(chunk)
-            drain = self._drain(lease, rid, items, stops)
-            try:
-                for chunk in drain:
-                    acc.add(chunk)
-            finally:
-                drain.close()
-            resp = acc.response()
-        check_response(resp, lease.c, acc)
+        lease, resp, box, _, _, _ = self._run()  # an answer already checked
         return self.call.succeed(lease, resp, box.value)
 
     def _drain(
