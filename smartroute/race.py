@@ -226,6 +226,8 @@ class SyncRace(_Race):
                 raise call.exhausted()
             while running:
                 timeout, hedge = self.wait_for(running)
+                if timeout is not None and timeout <= 0 and not hedge:
+                    raise call.exhausted(f"deadline of {call.policy.deadline_s}s exceeded")
                 ttft_wait = call.policy.ttft_timeout_s
                 wait = timeout if ttft_wait is None else min(timeout or ttft_wait, ttft_wait)
                 try:
