@@ -14,7 +14,7 @@ import asyncio
 import logging
 import queue
 import threading
-from collections.abc import AsyncGenerator, Callable, Generator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -47,18 +47,21 @@ class Box:
 class _Limit:
     """``asyncio.timeout`` for one wait, except that a TTFT or stall limit is pushed back by
     the time the event loop lost meanwhile (never past the attempt timeout or deadline), and
-    a limit that fires after lost loop time is marked as the client's (``lagged``)."""
+    a limit that fires after lost loop time is marked as the client's (``lagged``). With no
+    hard bound, the time given back is capped at ten times the limit."""
 
     __slots__ = (
         "_cancelling",
         "_handle",
         "_task",
         "fired",
+        "given",
         "hard_at",
         "kind",
         "lag",
         "lagged",
         "mark",
+        "wait",
         "when",
     )
 
@@ -66,6 +69,8 @@ class _Limit:
         now = lag.loop.time()
         self.lag = lag
         self.kind = kind
+        self.wait = wait
+        self.given = 0.0
         self.when = now + wait
         self.hard_at = None if hard is None else now + hard
         self.mark = lag.mark()
@@ -94,8 +99,11 @@ class _Limit:
     def _fire(self) -> None:
         lost = self.lag.lost_since(self.mark)
         self.lagged = lost > self.lag.tolerance
-        if self.lagged and self.kind in _SOFT:
+        capped = self.hard_at is None and self.given >= 10 * self.wait
+        if self.lagged and self.kind in _SOFT and not capped:
+            # the provider did not get its full window: give back the time the client lost
             self.mark = self.lag.mark()
+            self.given += lost
             when = self.lag.loop.time() + lost
             if self.hard_at is None or when < self.hard_at:
                 self.when = when
@@ -103,6 +111,34 @@ class _Limit:
                 return
         self.fired = True
         self._task.cancel()
+
+
+async def _anext(
+    it: AsyncIterator[ChatChunk], call: Call, lag: LoopLag, c: Candidate, first: bool, start: float
+) -> ChatChunk | None:
+    """The next chunk within its limit; ``None`` at the end of the stream."""
+    wait, kind, hard = call.limits(first, start)
+    try:
+        if wait is None:
+            return await it.__anext__()
+        try:
+            async with _Limit(lag, wait, kind, hard) as limit:
+                return await it.__anext__()
+        except TimeoutError as exc:
+            if limit.fired:
+                raise timeout_error(limit.kind, wait, c, limit.lagged) from exc
+            raise
+    except StopAsyncIteration:
+        return None
+
+
+async def _aclose(it: AsyncIterator[ChatChunk], c: Candidate) -> None:
+    aclose = getattr(it, "aclose", None)
+    if aclose is not None:
+        try:
+            await aclose()
+        except Exception:
+            log.debug("closing a stream of %s failed", c.name, exc_info=True)
 
 
 async def aguard(
@@ -116,48 +152,58 @@ async def aguard(
     start = call.clock()  # from the request being made, not from queueing for the loop
     first = True
     try:
-        while True:
-            wait, kind, hard = call.limits(first, start)
-            if wait is None:
-                try:
-                    chunk = await it.__anext__()
-                except StopAsyncIteration:
-                    return
-            else:
-                try:
-                    async with _Limit(lag, wait, kind, hard) as limit:
-                        chunk = await it.__anext__()
-                except StopAsyncIteration:
-                    return
-                except TimeoutError as exc:
-                    if limit.fired:
-                        raise timeout_error(limit.kind, wait, c, limit.lagged) from exc
-                    raise
+        while (chunk := await _anext(it, call, lag, c, first, start)) is not None:
             if first and chunk.has_output:
                 first = False
                 ttft.value = call.clock() - start
             yield chunk
     finally:
         lag.exit()
-        aclose = getattr(it, "aclose", None)
-        if aclose is not None:
-            try:
-                await aclose()
-            except Exception:
-                log.debug("closing a stream of %s failed", c.name, exc_info=True)
+        await _aclose(it, c)
 
 
 async def acollect(
     call: Call, lease: Lease, request: ChatRequest
 ) -> tuple[ChatResponse, float | None]:
-    """A non-streaming answer read as a guarded stream (so TTFT and stalls are enforced)."""
+    """A non-streaming answer read as a stream so TTFT and stalls are enforced. Its reader
+    is the only code on this task, so once the first token is in and no stall limit applies,
+    one timer bounds the rest of the answer instead of one timer per chunk."""
+    c = lease.c
     acc = ChunkAccumulator()
-    ttft = Box()
-    async for chunk in aguard(call, lease, request, ttft):
-        acc.add(chunk)
+    ttft: float | None = None
+    it = c.target.astream(request, call.options()).__aiter__()
+    lag = LoopLag.current()
+    lag.enter()
+    start = call.clock()
+    try:
+        done = False
+        while not done and (ttft is None or call.policy.stall_timeout_s is not None):
+            chunk = await _anext(it, call, lag, c, ttft is None, start)
+            if chunk is None:
+                done = True
+                break
+            acc.add(chunk)
+            if ttft is None and chunk.has_output:
+                ttft = call.clock() - start
+        wait, kind, hard = call.limits(False, start)
+        if not done and wait is None:
+            async for chunk in it:
+                acc.add(chunk)
+        elif not done and wait is not None:
+            try:
+                async with _Limit(lag, wait, kind, hard) as limit:  # the rest of the answer
+                    async for chunk in it:
+                        acc.add(chunk)
+            except TimeoutError as exc:
+                if limit.fired:
+                    raise timeout_error(limit.kind, wait, c, limit.lagged) from exc
+                raise
+    finally:
+        lag.exit()
+        await _aclose(it, c)
     resp = acc.response()
-    check_response(resp, lease.c, acc)
-    return resp, ttft.value
+    check_response(resp, c, acc)
+    return resp, ttft
 
 
 def pump(

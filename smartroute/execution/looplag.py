@@ -1,5 +1,7 @@
 """How much time an event loop has lost: seconds in which it could not run its callbacks on
-time because this process was busy (a burst of calls, CPU-bound work, a blocking call).
+time because this process was busy (a burst of calls, CPU-bound work, a blocking call), or in
+which the process was saturated (its threads used most of a core, so under the GIL an answer
+may have waited unread, or an in-process server unserved).
 
 A router limit that fires after the loop lost time measures the client as much as the
 provider, so guards push such limits back by the lost time and never blame a provider for it.
@@ -9,9 +11,14 @@ The monitor ticks only while some guarded attempt is running on the loop.
 from __future__ import annotations
 
 import asyncio
+import time
 import weakref
 
 TICK_S = 0.02
+# A process whose threads used this share of one core over a wait was saturated throughout.
+BUSY_SHARE = 0.85
+
+Mark = tuple[float, float, float]  # (loop time lost, process CPU time, loop time)
 
 
 class LoopLag:
@@ -67,11 +74,15 @@ class LoopLag:
             return 0.0
         return max(0.0, self.loop.time() - self._due)
 
-    def mark(self) -> float:
-        return self.lost + self._pending()
+    def mark(self) -> Mark:
+        return self.lost + self._pending(), time.process_time(), self.loop.time()
 
-    def lost_since(self, mark: float) -> float:
-        return max(0.0, self.mark() - mark)
+    def lost_since(self, mark: Mark) -> float:
+        lost, cpu, at = self.mark()
+        late = max(0.0, lost - mark[0])
+        wall, used = at - mark[2], cpu - mark[1]
+        busy = wall if wall > 0 and used >= BUSY_SHARE * wall else 0.0
+        return max(late, busy)
 
 
 _PER_LOOP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopLag] = (
