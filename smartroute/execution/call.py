@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import time
 from typing import TYPE_CHECKING
 
 from smartroute.decision import Attempt, RoutingDecision
@@ -42,10 +43,12 @@ def _min(*values: float | None) -> float | None:
 def attempt_options(policy: RoutingPolicy, remaining: float | None) -> AttemptOptions:
     """Per-attempt limits from the policy, the attempt timeout capped by the time left."""
     p = policy
+    timeout = _min(p.timeout_s, remaining)
     return AttemptOptions(
-        timeout=_min(p.timeout_s, remaining),
+        timeout=timeout,
         connect_timeout=p.connect_timeout_s,
         read_timeout=_min(max(p.ttft_timeout_s or 0, p.stall_timeout_s or 0) or None, p.timeout_s),
+        deadline=None if remaining is None or timeout is None else time.monotonic() + timeout,
     )
 
 

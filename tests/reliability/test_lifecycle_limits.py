@@ -186,3 +186,27 @@ def test_deadline_bounds_a_target_that_ignores_its_limits(threads, mode, shape, 
     out, took = run(r, mode, shape == "stream")
     assert isinstance(out, AllTargetsFailed | StreamInterrupted), out
     assert took < 1.0 + MARGIN
+
+
+class RecordsOptions(ScriptedTarget):
+    def complete(self, request, options=None):
+        self.seen = options
+        return super().complete(request, options)
+
+    async def acomplete(self, request, options=None):
+        self.seen = options
+        return await super().acomplete(request, options)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_absolute_deadline_reaches_the_target(mode):
+    t = RecordsOptions("a", ProviderCapability(), script="ok")
+    r = Router([t], RoutingPolicy.cheapest().deadline(5.0))
+    before = time.monotonic()
+    out, _ = run(r, mode, stream=False)
+    assert not isinstance(out, Exception), out
+    assert before < t.seen.deadline <= time.monotonic() + 5.0
+    assert t.seen.timeout <= 5.0
+    t2 = RecordsOptions("b", ProviderCapability(), script="ok")
+    run(Router([t2], RoutingPolicy.cheapest()), mode, stream=False)
+    assert t2.seen.deadline is None  # no call deadline: the relative timeout alone
