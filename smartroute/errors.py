@@ -90,6 +90,9 @@ class ProviderError(SmartRouteError):
     """A failed call to one target, classified by :class:`ErrorKind`."""
 
     kind: ErrorKind = ErrorKind.UNKNOWN
+    # True when a router limit fired because this process was too busy to read the answer
+    # (event-loop lag): no verdict on the target, so no breaker failure and nothing learned.
+    client_side: bool = False
 
     def __init__(
         self,

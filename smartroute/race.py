@@ -13,18 +13,19 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from smartroute.capability import SPEED_PRIOR_TPS, SPEED_PRIOR_TTFT_S
-from smartroute.decision import Attempt
-from smartroute.errors import ErrorKind
+from smartroute.errors import ErrorKind, ProviderError
+from smartroute.execution.guards import Box, aguard, check_response, timeout_error
 from smartroute.plan import Candidate
 from smartroute.response import ChatChunk, ChatResponse
 from smartroute.streaming import ChunkAccumulator
 
 if TYPE_CHECKING:
-    from smartroute.execution import Call, _Box
+    from smartroute.execution.call import Call
+    from smartroute.execution.lease import Lease
 
 _QUANTILES = {"p50": 0.5, "p75": 0.75, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 
@@ -38,8 +39,9 @@ class _Race:
         self.cfg = cfg
         self.streaming = streaming
 
-    def hedge_delay(self, c: Candidate, att: Attempt) -> float:
-        """Seconds from now until the next hedge should start behind ``c``."""
+    def hedge_delay(self, lease: Lease) -> float:
+        """Seconds from now until the next hedge should start behind ``lease``'s attempt."""
+        c = lease.c
         cfg = self.cfg
         if isinstance(cfg.hedge_after, str):
             q = _QUANTILES[cfg.hedge_after]
@@ -54,31 +56,31 @@ class _Race:
             after = max(cfg.min_hedge_after_s, learned)
         else:
             after = cfg.hedge_after
-        elapsed = self.call.clock() - self.call.t0 - att.started_s
+        elapsed = self.call.clock() - self.call.t0 - lease.att.started_s
         return max(0.0, after - elapsed)
 
     def more(self) -> bool:
         return self.call.pos < len(self.call.queue)
 
-    def wait_for(self, running: dict[Any, tuple[Candidate, Attempt]]) -> tuple[float | None, bool]:
+    def wait_for(self, running: dict[Any, Lease]) -> tuple[float | None, bool]:
         """How long to wait for a result, and whether a hedge starts when that time is up."""
         rem = self.call.remaining()
         if len(running) < self.cfg.top_k and self.more():
-            leader = min(running.values(), key=lambda ca: ca[1].started_s)
-            hedge = self.hedge_delay(*leader)
+            leader = min(running.values(), key=lambda lease: lease.att.started_s)
+            hedge = self.hedge_delay(leader)
             if rem is None or hedge < rem:
                 return hedge, True
         return (None if rem is None else max(0.0, rem)), False
 
 
-class _AsyncRace(_Race):
+class AsyncRace(_Race):
     def __init__(self, call: Call, streaming: bool = False) -> None:
         super().__init__(call, streaming)
 
     async def _first_chunks(
-        self, c: Candidate, att: Attempt, ttft: _Box
+        self, lease: Lease, ttft: Box
     ) -> tuple[list[ChatChunk], AsyncGenerator[ChatChunk, None]]:
-        it = self.ex._aguard(self.call, c, self.call.request, att, ttft)
+        it = aguard(self.call, lease, self.call.request, ttft)
         got: list[ChatChunk] = []
         try:
             async for chunk in it:
@@ -90,25 +92,25 @@ class _AsyncRace(_Race):
             raise
         return got, it
 
-    async def _run(self) -> tuple[Candidate, Attempt, Any, _Box]:
-        from smartroute.execution import _Box
+    async def _run(self) -> tuple[Lease, Any, Box]:
+        from smartroute.execution.async_driver import acomplete_once
 
         call = self.call
-        running: dict[asyncio.Task[Any], tuple[Candidate, Attempt]] = {}
-        boxes: dict[asyncio.Task[Any], _Box] = {}
+        running: dict[asyncio.Task[Any], Lease] = {}
+        boxes: dict[asyncio.Task[Any], Box] = {}
 
         def launch(hedge: bool) -> bool:
             c = call.next_candidate()
             if c is None:
                 return False
-            att = call.begin(c, hedge=hedge)
-            box = _Box()
+            lease = call.begin(c, hedge=hedge)
+            box = Box()
             if self.streaming:
-                coro: Any = self._first_chunks(c, att, box)
+                coro: Any = self._first_chunks(lease, box)
             else:
-                coro = self.ex._acomplete_once(call, c, call.request, att)
+                coro = acomplete_once(call, lease, call.request)
             task = asyncio.ensure_future(coro)
-            running[task] = (c, att)
+            running[task] = lease
             boxes[task] = box
             return True
 
@@ -126,18 +128,19 @@ class _AsyncRace(_Race):
                         continue
                     raise call.exhausted(f"deadline of {call.policy.deadline_s}s exceeded")
                 for task in done:
-                    c, att = running.pop(task)
+                    lease = running.pop(task)
                     exc = task.exception()
                     if exc is None:
-                        return c, att, task.result(), boxes[task]
-                    call.fail(att, c, exc)
+                        return lease, task.result(), boxes[task]
+                    call.fail(lease, exc)
                 if not running and not launch(False):
                     break
             raise call.exhausted()
         finally:
-            for task, (c, att) in running.items():
+            # the losers (or every racer, when the caller cancelled us): cancelled and released
+            for task, lease in running.items():
                 task.cancel()
-                call.cancel(att, c)
+                call.cancel(lease)
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
                 for task in running:
@@ -145,16 +148,18 @@ class _AsyncRace(_Race):
                         await task.result()[1].aclose()
 
     async def complete(self) -> ChatResponse:
-        c, att, (resp, ttft), _ = await self._run()
-        return self.call.succeed(att, c, resp, ttft)
+        lease, (resp, ttft), _ = await self._run()
+        return self.call.succeed(lease, resp, ttft)
 
     async def stream(self) -> AsyncIterator[ChatChunk]:
-        c, att, (first, it), box = await self._run()
-        async for chunk in self.ex._astream_from(self.call, (c, att, it, box, first)):
+        from smartroute.execution.async_driver import astream_from
+
+        lease, (first, it), box = await self._run()
+        async for chunk in astream_from(self.call, (lease, it, box, first)):
             yield chunk
 
 
-class _SyncRace(_Race):
+class SyncRace(_Race):
     """Racers are threads that push ``(racer, tag, value)`` into one queue."""
 
     def _start(
@@ -162,7 +167,6 @@ class _SyncRace(_Race):
         items: queue.SimpleQueue[tuple[int, int, Any]],
         rid: int,
         c: Candidate,
-        att: Attempt,
         stops: dict[int, threading.Event],
     ) -> None:
         call = self.call
@@ -193,17 +197,13 @@ class _SyncRace(_Race):
 
     def _run(
         self,
-    ) -> tuple[
-        Candidate, Attempt, Any, _Box, int, queue.SimpleQueue[Any], dict[int, threading.Event]
-    ]:
-        from smartroute.execution import _Box, _timeout_error
-
+    ) -> tuple[Lease, Any, Box, int, queue.SimpleQueue[Any], dict[int, threading.Event]]:
         call = self.call
         items: queue.SimpleQueue[tuple[int, int, Any]] = queue.SimpleQueue()
-        running: dict[int, tuple[Candidate, Attempt]] = {}
+        running: dict[int, Lease] = {}
         stops: dict[int, threading.Event] = {}
         accs: dict[int, ChunkAccumulator] = {}
-        boxes: dict[int, _Box] = {}
+        boxes: dict[int, Box] = {}
         firsts: dict[int, list[ChatChunk]] = {}
         counter = iter(range(1 << 30))
 
@@ -211,13 +211,13 @@ class _SyncRace(_Race):
             c = call.next_candidate()
             if c is None:
                 return False
-            att = call.begin(c, hedge=hedge)
+            lease = call.begin(c, hedge=hedge)
             rid = next(counter)
-            running[rid] = (c, att)
+            running[rid] = lease
             accs[rid] = ChunkAccumulator()
-            boxes[rid] = _Box()
+            boxes[rid] = Box()
             firsts[rid] = []
-            self._start(items, rid, c, att, stops)
+            self._start(items, rid, c, stops)
             return True
 
         winner: int | None = None
@@ -226,6 +226,8 @@ class _SyncRace(_Race):
                 raise call.exhausted()
             while running:
                 timeout, hedge = self.wait_for(running)
+                if timeout is not None and timeout <= 0 and not hedge:
+                    raise call.exhausted(f"deadline of {call.policy.deadline_s}s exceeded")
                 ttft_wait = call.policy.ttft_timeout_s
                 wait = timeout if ttft_wait is None else min(timeout or ttft_wait, ttft_wait)
                 try:
@@ -234,12 +236,14 @@ class _SyncRace(_Race):
                     if hedge and (ttft_wait is None or (timeout or 0) <= ttft_wait):
                         launch(True)
                         continue
-                    if ttft_wait is not None:
+                    rem = call.remaining()
+                    if ttft_wait is not None and (rem is None or rem > 0):
                         # the oldest racer produced nothing within the TTFT window
-                        rid = min(running, key=lambda r: running[r][1].started_s)
-                        c, att = running.pop(rid)
+                        rid = min(running, key=lambda r: running[r].att.started_s)
+                        lease = running.pop(rid)
                         stops[rid].set()
-                        call.fail(att, c, _timeout_error(ErrorKind.TTFT_TIMEOUT, ttft_wait, c))
+                        err = timeout_error(ErrorKind.TTFT_TIMEOUT, ttft_wait, lease.c)
+                        call.fail(lease, err)
                         if not running and not launch(False):
                             break
                         continue
@@ -248,69 +252,64 @@ class _SyncRace(_Race):
                     ) from None
                 if rid not in running:
                     continue  # a cancelled racer still talking
-                c, att = running[rid]
+                lease = running[rid]
                 if tag == 2:
                     running.pop(rid)
-                    call.fail(att, c, value)
+                    call.fail(lease, value)
                     if not running and not launch(False):
                         break
                     continue
-                if tag == 3:
+                if tag == 1 and self.streaming:
                     winner = rid
-                    return c, att, value, boxes[rid], rid, items, stops
-                if tag == 1:
-                    if self.streaming:
-                        winner = rid
-                        return c, att, firsts[rid], boxes[rid], rid, items, stops
+                    return lease, firsts[rid], boxes[rid], rid, items, stops
+                if tag in (1, 3):
+                    resp = value if tag == 3 else accs[rid].response()
+                    try:
+                        check_response(resp, lease.c, None if tag == 3 else accs[rid])
+                    except ProviderError as exc:
+                        running.pop(rid)
+                        call.fail(lease, exc)
+                        if not running and not launch(False):
+                            break
+                        continue
                     winner = rid
-                    resp = accs[rid].response()
-                    return c, att, resp, boxes[rid], rid, items, stops
+                    return lease, resp, boxes[rid], rid, items, stops
                 accs[rid].add(value)
                 firsts[rid].append(value)
                 if value.has_output and boxes[rid].value is None:
-                    boxes[rid].value = call.clock() - call.t0 - att.started_s
+                    boxes[rid].value = call.clock() - call.t0 - lease.att.started_s
                     if self.streaming:
                         winner = rid
-                        return c, att, firsts[rid], boxes[rid], rid, items, stops
+                        return lease, firsts[rid], boxes[rid], rid, items, stops
             raise call.exhausted()
         finally:
-            for rid, (c, att) in list(running.items()):
+            for rid, lease in list(running.items()):
                 if rid != winner:
                     stops[rid].set()
-                    call.cancel(att, c)
+                    call.cancel(lease)
 
     def complete(self) -> ChatResponse:
-        from smartroute.execution import _check_response
-
-        c, att, value, box, rid, items, stops = self._run()
-        if isinstance(value, ChatResponse):
-            resp = value
-        else:
-            acc = ChunkAccumulator()
-            for chunk in value:
-                acc.add(chunk)
-            for chunk in self._drain(rid, items, stops, c):
-                acc.add(chunk)
-            resp = acc.response()
-        _check_response(resp, c)
-        return self.call.succeed(att, c, resp, box.value)
+        lease, resp, box, _, _, _ = self._run()  # an answer already checked
+        return self.call.succeed(lease, resp, box.value)
 
     def _drain(
         self,
+        lease: Lease,
         rid: int,
         items: queue.SimpleQueue[tuple[int, int, Any]],
         stops: dict[int, threading.Event],
-        c: Candidate,
-    ) -> Iterator[ChatChunk]:
-        from smartroute.execution import _timeout_error
-
+    ) -> Generator[ChatChunk, None, None]:
+        """The winner's remaining chunks, bounded by the stall limit, the attempt timeout and
+        the deadline, like any other stream."""
+        call = self.call
+        start = call.t0 + lease.att.started_s
         try:
             while True:
-                stall = self.call.policy.stall_timeout_s
+                wait, kind, _ = call.limits(False, start)
                 try:
-                    r, tag, value = items.get(timeout=stall)
+                    r, tag, value = items.get(timeout=wait)
                 except queue.Empty:
-                    raise _timeout_error(ErrorKind.STREAM_STALL, stall, c) from None
+                    raise timeout_error(kind, wait, lease.c) from None
                 if r != rid:
                     continue
                 if tag == 1:
@@ -322,10 +321,8 @@ class _SyncRace(_Race):
             stops[rid].set()
 
     def stream(self) -> Iterator[ChatChunk]:
-        c, att, first, box, rid, items, stops = self._run()
+        from smartroute.execution.sync_driver import stream_from
 
-        def rest() -> Iterator[ChatChunk]:
-            yield from first
-            yield from self._drain(rid, items, stops, c)
-
-        yield from self.ex._stream_from(self.call, (c, att, rest(), box))
+        lease, first, box, rid, items, stops = self._run()
+        rest = self._drain(lease, rid, items, stops)
+        yield from stream_from(self.call, (lease, rest, box, first))

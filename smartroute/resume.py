@@ -63,7 +63,7 @@ class ContinuationJoiner:
     """Feed the continuation's text as it arrives; emit what :meth:`feed` returns."""
 
     def __init__(
-        self, delivered: str, *, min_overlap: int = 12, min_restart: int = 16, window: int = 400
+        self, delivered: str, *, min_overlap: int = 12, min_restart: int = 8, window: int = 400
     ) -> None:
         norm, _ = _normalise(delivered)
         self._delivered = norm.rstrip()

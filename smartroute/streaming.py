@@ -56,6 +56,21 @@ class ChunkAccumulator:
     def has_content(self) -> bool:
         return bool(self._text or self._tools)
 
+    def broken_tool_calls(self) -> list[str]:
+        """Names of tool calls whose streamed arguments are not complete JSON (a stream cut
+        mid-call): the router treats such an answer as malformed, never as a success."""
+        bad = []
+        for index in sorted(self._tools):
+            slot = self._tools[index]
+            raw = "".join(slot["args"])
+            if not raw:
+                continue
+            try:
+                json.loads(raw)
+            except (ValueError, RecursionError):
+                bad.append(slot["name"] or f"call_{index}")
+        return bad
+
     def tool_calls(self) -> list[ToolCall]:
         calls = []
         for index in sorted(self._tools):

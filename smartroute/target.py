@@ -18,11 +18,18 @@ class AttemptOptions:
     ``timeout`` bounds the whole attempt; ``read_timeout`` bounds the wait for any next bytes
     (a stall). Targets pass these to their transport; the router enforces time to first token and
     stalls itself as well, so a target that ignores them is still bounded.
+
+    ``deadline``, when the call has one, is the same bound as an absolute ``time.monotonic()``
+    instant: the attempt must be over by then however long it waited to start (for a pool slot,
+    a worker thread). A sync target should bound its total read time by it (not only each
+    read): the router stops waiting for a sync worker at the limit, but cannot interrupt a read
+    the worker is blocked in, so a target that ignores it keeps that thread until it returns.
     """
 
     timeout: float | None = None
     connect_timeout: float | None = None
     read_timeout: float | None = None
+    deadline: float | None = None
 
 
 NO_LIMITS = AttemptOptions()

@@ -26,7 +26,7 @@ _TOKENIZER = "l2_supercat_tokenizer_config.json"
 @lru_cache(maxsize=4)
 def _load(config: str, dim: int) -> Any:
     try:
-        import wordllama  # type: ignore[import-not-found,unused-ignore]
+        import wordllama  # type: ignore[import-not-found,import-untyped,unused-ignore]
         from wordllama import WordLlama
     except ImportError:
         raise ConfigurationError(

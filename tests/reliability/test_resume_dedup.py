@@ -47,7 +47,7 @@ async def test_the_resumed_answer_is_the_answer_once(fake_provider, sync, contin
 async def test_a_restart_worded_differently_ends_interrupted_with_the_partial_text(
     fake_provider, sync
 ):
-    restart = "[a] The quick brown fox, a clever animal, leapt over a sleeping dog."
+    restart = "[a] The quick red fox leapt over a sleeping dog by the river."
     r = router(fake_provider, restart)
     seen: list[str] = []
     with pytest.raises(StreamInterrupted) as info:

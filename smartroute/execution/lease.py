@@ -1,0 +1,59 @@
+"""What one admitted attempt holds, and the one place each hold is released.
+
+An attempt holds two things from the moment it is admitted until it ends: the breaker's slot
+(taken by ``breakers.acquire``/``force`` when the candidate was chosen; a half-open target has
+only one) and one count in the target's in-flight number (``feedback.started``). Every way out
+of an attempt ends in exactly one of :meth:`Lease.succeeded`, :meth:`Lease.failed` or
+:meth:`Lease.released`; whichever comes first wins and the others do nothing, so a
+``finally`` that releases after a verdict is always safe. :meth:`Call.close
+<smartroute.execution.call.Call.close>` releases whatever is still held when a call ends on a
+path no driver saw (cancellation, ``GeneratorExit``, ``KeyboardInterrupt``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from smartroute.decision import Attempt
+from smartroute.errors import ErrorKind
+from smartroute.plan import Candidate
+
+if TYPE_CHECKING:
+    from smartroute.breaker import CircuitBreakers
+    from smartroute.feedback import FeedbackLoop
+
+
+class Lease:
+    __slots__ = ("att", "breakers", "c", "feedback", "open")
+
+    def __init__(
+        self, c: Candidate, att: Attempt, breakers: CircuitBreakers, feedback: FeedbackLoop
+    ) -> None:
+        self.c = c
+        self.att = att
+        self.breakers = breakers
+        self.feedback = feedback
+        self.open = True
+        feedback.started(c.name)
+
+    def succeeded(self) -> None:
+        if self._end():
+            self.breakers.record_success(self.c.name)
+
+    def failed(self, kind: ErrorKind) -> None:
+        """The target's own failure: the breaker counts it."""
+        if self._end():
+            self.breakers.record_failure(self.c.name, kind)
+
+    def released(self) -> None:
+        """Ended without a verdict on the target (cancelled, lost a race, or a limit that fired
+        because this process was too busy to read the answer)."""
+        if self._end():
+            self.breakers.release(self.c.name)
+
+    def _end(self) -> bool:
+        if not self.open:
+            return False
+        self.open = False
+        self.feedback.finished(self.c.name)
+        return True
