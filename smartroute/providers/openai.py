@@ -46,6 +46,8 @@ class Preset:
     key_required: bool = True
     max_tokens_field: str = "max_tokens"
     base_url_env: str | None = None
+    # the message field that makes a final assistant message a prefix to continue (not a turn)
+    prefix_field: str | None = None
 
 
 PRESETS: dict[str, Preset] = {
@@ -53,9 +55,11 @@ PRESETS: dict[str, Preset] = {
     for p in (
         Preset("openai", "https://api.openai.com/v1", "OPENAI_API_KEY",
                max_tokens_field="max_completion_tokens", base_url_env="OPENAI_BASE_URL"),
-        Preset("mistral", "https://api.mistral.ai/v1", "MISTRAL_API_KEY"),
+        Preset("mistral", "https://api.mistral.ai/v1", "MISTRAL_API_KEY", prefix_field="prefix"),
         Preset("groq", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
-        Preset("deepseek", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY"),
+        # prefix completion is DeepSeek's beta; a refusal falls back to a clean restart
+        Preset("deepseek", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY",
+               prefix_field="prefix"),
         Preset("together", "https://api.together.xyz/v1", "TOGETHER_API_KEY"),
         Preset("fireworks", "https://api.fireworks.ai/inference/v1", "FIREWORKS_API_KEY"),
         Preset("openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
@@ -315,8 +319,11 @@ class StreamState(StreamText):
 
 
 class OpenAIWire:
-    def __init__(self, max_tokens_field: str = "max_tokens") -> None:
+    def __init__(
+        self, max_tokens_field: str = "max_tokens", prefix_field: str | None = None
+    ) -> None:
         self.max_tokens_field = max_tokens_field
+        self.prefix_field = prefix_field
 
     def url(self, base_url: str, model: str, stream: bool) -> str:
         return f"{base_url}/chat/completions"
@@ -325,7 +332,11 @@ class OpenAIWire:
         return {"authorization": f"Bearer {api_key}"} if api_key else {}
 
     def body(self, request: ChatRequest, model: str, stream: bool) -> dict[str, Any]:
-        return build_body(request, model, stream, self.max_tokens_field)
+        body = build_body(request, model, stream, self.max_tokens_field)
+        messages = body["messages"]
+        if self.prefix_field and messages and messages[-1].get("role") == "assistant":
+            messages[-1][self.prefix_field] = True  # continue this text, don't answer it
+        return body
 
     def parse(self, data: Any) -> ChatResponse:
         return parse_response(data)
@@ -334,7 +345,7 @@ class OpenAIWire:
         return StreamState(model)
 
 
-_WIRES = {field: OpenAIWire(field) for field in ("max_tokens", "max_completion_tokens")}
+_FIELDS = ("max_tokens", "max_completion_tokens")
 
 
 class OpenAICompatible(HTTPTarget):
@@ -344,6 +355,10 @@ class OpenAICompatible(HTTPTarget):
     >>> OpenAICompatible("gpt-4o-mini")                          # OPENAI_API_KEY
     >>> OpenAICompatible("llama-3.1-8b-instant", preset="groq")  # GROQ_API_KEY
     >>> OpenAICompatible("qwen2.5", preset="ollama")             # no key needed
+
+    ``prefix_field`` names the message field with which the vendor continues a final assistant
+    message instead of answering it (Mistral's and DeepSeek's ``"prefix"``, set by their presets;
+    e.g. ``"partial"`` for Moonshot). Resumed streams then continue the delivered text in place.
     """
 
     vendor = "openai"
@@ -359,6 +374,7 @@ class OpenAICompatible(HTTPTarget):
         name: str | None = None,
         capability: ProviderCapability | None = None,
         max_tokens_field: str | None = None,
+        prefix_field: str | None = None,
         transport: TransportName = "aiohttp",
         **kwargs: Any,
     ) -> None:
@@ -373,11 +389,14 @@ class OpenAICompatible(HTTPTarget):
         env_url = os.environ.get(p.base_url_env) if p.base_url_env else None
         url = base_url or env_url or p.base_url
         field = max_tokens_field or p.max_tokens_field
-        if field not in _WIRES:
+        if field not in _FIELDS:
             raise ConfigurationError(
-                f"OpenAICompatible: max_tokens_field={field!r}; use one of {sorted(_WIRES)}"
+                f"OpenAICompatible: max_tokens_field={field!r}; use one of {sorted(_FIELDS)}"
             )
-        self.wire = _WIRES[field]
+        prefix = prefix_field or p.prefix_field
+        if prefix is not None and (not isinstance(prefix, str) or not prefix):
+            raise ConfigurationError("OpenAICompatible: prefix_field must be a message field name")
+        self.wire = OpenAIWire(field, prefix)
         self.preset = preset
         key_required = kwargs.pop("key_required", p.key_required)
         super().__init__(
@@ -394,3 +413,6 @@ class OpenAICompatible(HTTPTarget):
             transport=transport,
             **kwargs,
         )
+        if prefix is not None and capability is None and not self._capability.supports_prefill:
+            # the vendor continues a final assistant message: resumed streams use it
+            self._capability = self._capability.model_copy(update={"supports_prefill": True})

@@ -60,3 +60,30 @@ async def test_a_restart_worded_differently_ends_interrupted_with_the_partial_te
     delivered = "".join(seen)
     assert delivered == ANSWER[:24]
     assert info.value.partial_text == delivered
+
+
+def test_a_vendor_prefix_flag_continues_the_delivered_text_in_place(fake_provider):
+    seen_bodies = []
+
+    def continue_it(model, body):
+        seen_bodies.append(body)
+        return ANSWER[24:]  # a true continuation of the prefix
+
+    fake_provider.configure("a", chunk_chars=8)
+    fake_provider.fail("a", Fault.stream_cut(after_chunks=3))
+    fake_provider.configure("b", responder=continue_it, chunk_chars=5)
+    flagged = OpenAICompatible(
+        "b", base_url=fake_provider.base_url, api_key="sk-test", prefix_field="prefix"
+    )
+    assert flagged.capability.supports_prefill  # the flag makes the target a prefill target
+    cap = ProviderCapability(input_cost_per_1m=2.0, output_cost_per_1m=2.0, supports_prefill=True)
+    b = OpenAICompatible(
+        "b", base_url=fake_provider.base_url, api_key="sk-test", prefix_field="prefix",
+        capability=cap,
+    )
+    policy = RoutingPolicy.cheapest().retries(0).resume_streams(True)
+    r = Router([target(fake_provider, "a", 1.0), b], policy)
+    text = "".join(c.text for c in r.stream(PROMPT))
+    assert text == ANSWER
+    last = seen_bodies[-1]["messages"][-1]
+    assert last == {"role": "assistant", "content": ANSWER[:24], "prefix": True}
