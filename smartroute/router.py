@@ -230,33 +230,31 @@ class Router:
         # poll: a half-open probe in flight may settle long before its lease runs out
         return min(max(err.retry_after_s, 0.01), 0.25, left)
 
+    def _try_plan(
+        self, request: RequestLike, kwargs: dict[str, Any], started: float
+    ) -> RoutingPlan | float:
+        """The plan, or how long to wait before trying again (``when_all_open="wait"``)."""
+        try:
+            plan = self.plan(request, **kwargs)
+        except CircuitOpenError as err:
+            delay = self._wait_step(err, started)
+            if delay is None:
+                raise
+            return delay
+        plan.started_at = started
+        return plan
+
     def _plan_or_wait(self, request: RequestLike, kwargs: dict[str, Any]) -> RoutingPlan:
         started = self.clock()
-        while True:
-            try:
-                plan = self.plan(request, **kwargs)
-            except CircuitOpenError as err:
-                delay = self._wait_step(err, started)
-                if delay is None:
-                    raise
-                time.sleep(delay)
-                continue
-            plan.started_at = started
-            return plan
+        while isinstance(step := self._try_plan(request, kwargs, started), float):
+            time.sleep(step)
+        return step
 
     async def _aplan_or_wait(self, request: RequestLike, kwargs: dict[str, Any]) -> RoutingPlan:
         started = self.clock()
-        while True:
-            try:
-                plan = self.plan(request, **kwargs)
-            except CircuitOpenError as err:
-                delay = self._wait_step(err, started)
-                if delay is None:
-                    raise
-                await asyncio.sleep(delay)
-                continue
-            plan.started_at = started
-            return plan
+        while isinstance(step := self._try_plan(request, kwargs, started), float):
+            await asyncio.sleep(step)
+        return step
 
     # seed spelling
     chat_completion = chat
