@@ -39,9 +39,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from smartroute import Router, RoutingPolicy
-from smartroute.errors import AllTargetsFailed, SmartRouteError
-from smartroute.providers import Anthropic, OpenAICompatible
+# the checkout this file lives in, not whatever smartroute is installed (the server subprocess
+# gets the same path)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from smartroute import Router, RoutingPolicy  # noqa: E402
+from smartroute.errors import AllTargetsFailed, SmartRouteError  # noqa: E402
+from smartroute.providers import Anthropic, OpenAICompatible  # noqa: E402
 
 # name -> wire format; names are the models, so an answer's "[model]" tag names its target
 TARGETS = {"oa-fast": "openai", "oa-flaky": "openai", "an-main": "anthropic",
@@ -84,26 +89,29 @@ def fault_mix(hang_s: float, stall_s: float, hostile: bool) -> dict[str, list[tu
     if hostile:
         extra = hostile_faults(hang_s)
         for i, model in enumerate(mixes):
-            mixes[model] += [(0.002, f) for f in extra[i % 2 :: 2]]
+            mixes[model] += [(p, f) for p, f in extra[i % 2 :: 2]]
     resolved: dict[str, list[tuple[float, Any]]] = {}
     for model, mix in mixes.items():
         resolved[model] = [(p, slow if f == "slow" else f) for p, f in mix]
     return resolved
 
 
-def hostile_faults(hang_s: float) -> list[Any]:
-    """The hostile faults the installed FakeProvider offers (none on older versions)."""
+def hostile_faults(hang_s: float) -> list[tuple[float, Any]]:
+    """(probability, fault) for the hostile faults the installed FakeProvider offers (none on
+    older versions). Big bodies exceed the 32 MB answer limit issue #12 asks for, and are rare:
+    each one moves tens of megabytes."""
     from smartroute.testing.fake_provider import Fault
 
+    f: Any = Fault
     makers = [
-        ("drip", lambda: Fault.drip(interval=0.2, delay=hang_s)),  # type: ignore[attr-defined]
-        ("keepalive_only", lambda: Fault.keepalive_only(delay=hang_s)),  # type: ignore[attr-defined]
-        ("oversized", lambda: Fault.oversized(8 << 20)),  # type: ignore[attr-defined]
-        ("gzip_bomb", lambda: Fault.gzip_bomb(32 << 20)),  # type: ignore[attr-defined]
-        ("negative_usage", lambda: Fault.negative_usage()),  # type: ignore[attr-defined]
-        ("truncated_tool_call", lambda: Fault.truncated_tool_call()),  # type: ignore[attr-defined]
+        ("drip", 0.002, lambda: f.drip(interval=0.2, delay=hang_s)),
+        ("keepalive_only", 0.002, lambda: f.keepalive_only(delay=hang_s)),
+        ("oversized", 0.0005, lambda: f.oversized(40 << 20)),
+        ("gzip_bomb", 0.0005, lambda: f.gzip_bomb(64 << 20)),
+        ("negative_usage", 0.002, lambda: f.negative_usage()),
+        ("truncated_tool_call", 0.002, lambda: f.truncated_tool_call()),
     ]
-    return [make() for name, make in makers if hasattr(Fault, name)]
+    return [(p, make()) for name, p, make in makers if hasattr(Fault, name)]
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -194,8 +202,7 @@ class Server:
 
 
 def _pythonpath() -> str:
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+    return os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH", "")) if p)
 
 
 # --- client side ----------------------------------------------------------------------------
@@ -211,6 +218,8 @@ class Tally:
     ends: Counter[int] = field(default_factory=Counter)
     ok: int = 0
     failed: int = 0
+    cancelled: int = 0
+    swallowed: int = 0
     lost: int = 0
     hung: int = 0
     duplicated: int = 0
@@ -221,7 +230,7 @@ class Tally:
     final_kinds: Counter[str] = field(default_factory=Counter)
     attempt_kinds: Counter[str] = field(default_factory=Counter)
     elapsed: list[float] = field(default_factory=list)
-    examples: dict[str, str] = field(default_factory=dict)
+    examples: dict[str, list[str]] = field(default_factory=dict)
 
     def end(self, i: int, seconds: float) -> None:
         self.ends[i] += 1
@@ -234,9 +243,13 @@ class Tally:
             self.example("hung", f"call {i} took {seconds:.2f} s")
 
     def example(self, what: str, text: str) -> None:
-        self.examples.setdefault(what, text[:300])
+        seen = self.examples.setdefault(what, [])
+        if len(seen) < 3:
+            seen.append(text[:400])
 
-    def answer(self, i: int, prompt: str, text: str, decision: Any, n_final: int) -> None:
+    def answer(
+        self, i: int, prompt: str, text: str, decision: Any, n_final: int, extra: str
+    ) -> None:
         """Check one successful answer against its own prompt and the decision's target."""
         if decision is None:
             self.wrong += 1
@@ -255,8 +268,8 @@ class Tally:
             self.example("misattributed", f"call {i} via {decision.target}: {text!r}")
         elif text != expected or decision.cost_usd < 0:
             self.wrong += 1
-            self.example("wrong", f"call {i} via {decision.target}: {text!r} "
-                                  f"cost={decision.cost_usd}")
+            self.example("wrong", f"call {i} via {decision.target}: {text[:60]!r} "
+                                  f"({len(text):,} chars) cost={decision.cost_usd}{extra}")
         else:
             self.ok += 1
 
@@ -271,7 +284,7 @@ class Tally:
             for a in exc.attempts:
                 self.attempt_kinds[a.error_kind.value if a.error_kind else "ok"] += 1
             last = exc.last_error
-            self.final_kinds[last.kind.value if last is not None else "none"] += 1
+            self.final_kinds[last.kind.value if last is not None else f"{name} (no attempt)"] += 1
         else:
             kind = getattr(exc, "kind", None)
             self.final_kinds[getattr(kind, "value", name)] += 1
@@ -295,14 +308,32 @@ def build_router(url: str, args: argparse.Namespace) -> Router:
     return Router(targets, policy)
 
 
-async def one_call(router: Router, i: int, stream: bool, tally: Tally) -> None:
-    prompt = f"soak-{i}-{random.getrandbits(24):06x}"
-    tally.started.add(i)
+async def one_call(
+    router: Router, i: int, stream: bool, cancel_after: float | None, tally: Tally
+) -> None:
+    """One logical call; ``cancel_after`` seconds: the caller gives up (asyncio.timeout)."""
     t0 = time.perf_counter()
     try:
+        async with asyncio.timeout(cancel_after) as scope:
+            await call_body(router, i, stream, tally, t0)
+    except TimeoutError:
+        tally.end(i, time.perf_counter() - t0)
+        tally.cancelled += 1
+        return
+    if scope.expired():
+        # the caller's cancellation was swallowed: turned into an answer or an error
+        tally.swallowed += 1
+        tally.example("swallowed cancel", f"call {i} went on after its caller's timeout")
+
+
+async def call_body(router: Router, i: int, stream: bool, tally: Tally, t0: float) -> None:
+    prompt = f"soak-{i}-{random.getrandbits(24):06x}"
+    tally.started.add(i)
+    try:
         if stream:
-            text, decision, n_final = [], None, 0
+            text, decision, n_final, deltas = [], None, 0, []
             async for chunk in router.astream(prompt):
+                deltas += [d.arguments for d in chunk.tool_call_deltas]
                 if n_final:
                     n_final += 1  # anything after the final chunk is a second ending
                 text.append(chunk.text)
@@ -310,11 +341,13 @@ async def one_call(router: Router, i: int, stream: bool, tally: Tally) -> None:
                     decision = chunk.decision
                     n_final += 1
             tally.end(i, time.perf_counter() - t0)
-            tally.answer(i, prompt, "".join(text), decision, n_final)
+            extra = f" tool-call arguments={''.join(deltas)!r}" if deltas else ""
+            tally.answer(i, prompt, "".join(text), decision, n_final, extra)
         else:
             resp = await router.achat(prompt)
             tally.end(i, time.perf_counter() - t0)
-            tally.answer(i, prompt, resp.text, resp.decision, 1)
+            calls = [(c.name, c.arguments) for c in resp.tool_calls]
+            tally.answer(i, prompt, resp.text, resp.decision, 1, f" tool_calls={calls}")
     except asyncio.CancelledError:
         raise
     except BaseException as exc:  # every outcome is counted, including ones that should not be
@@ -353,6 +386,8 @@ async def soak(args: argparse.Namespace, server: Server) -> dict[str, Any]:
     router = build_router(server.url, args)
     rng = random.Random(args.seed + 1)
     stream_of = [rng.random() < args.stream_share for _ in range(args.calls)]
+    cancel_of = [rng.uniform(0.05, args.deadline) if rng.random() < args.cancel_share else None
+                 for _ in range(args.calls)]
     next_id = iter(range(args.calls))
     stop = asyncio.Event()
     lags: list[float] = []
@@ -360,7 +395,7 @@ async def soak(args: argparse.Namespace, server: Server) -> dict[str, Any]:
 
     async def worker() -> None:
         for i in next_id:
-            task = asyncio.create_task(one_call(router, i, stream_of[i], tally))
+            task = asyncio.create_task(one_call(router, i, stream_of[i], cancel_of[i], tally))
             done, _ = await asyncio.wait({task}, timeout=lost_after)
             if not done:
                 tally.lost += 1
@@ -398,10 +433,12 @@ async def soak(args: argparse.Namespace, server: Server) -> dict[str, Any]:
         "calls": args.calls, "concurrency": args.concurrency, "wall_s": round(wall, 1),
         "calls_per_s": round(args.calls / wall, 1),
         "streamed": sum(stream_of),
-        "ok": tally.ok, "failed": tally.failed,
+        "ok": tally.ok, "failed": tally.failed, "cancelled": tally.cancelled,
+        "cancel_planned": sum(c is not None for c in cancel_of),
         "invariants": {"lost": lost, "hung": tally.hung, "duplicated": tally.duplicated,
                        "misattributed": tally.misattributed, "wrong_result": tally.wrong,
                        "foreign_exceptions": sum(tally.foreign.values()),
+                       "swallowed_cancels": tally.swallowed,
                        "inflight_after": sum(inflight.values())},
         "exceptions": dict(tally.exceptions.most_common()),
         "foreign": dict(tally.foreign), "final_kinds": dict(tally.final_kinds.most_common()),
@@ -425,11 +462,15 @@ def _q(values: list[float], q: float) -> float:
 
 def report(r: dict[str, Any], args: argparse.Namespace, hostile: int) -> bool:
     inv = r["invariants"]
+    import smartroute
+
+    print(f"smartroute from {os.path.dirname(smartroute.__file__)}")
     print(f"soak: {r['calls']:,} calls ({r['streamed']:,} streamed) at concurrency "
           f"{r['concurrency']}, deadline {args.deadline} s, ttft {args.ttft} s, stall "
           f"{args.stall} s; hostile faults: {hostile or 'off'}")
     print(f"  wall {r['wall_s']} s ({r['calls_per_s']} calls/s); ok {r['ok']:,}, "
-          f"failed {r['failed']:,}")
+          f"failed {r['failed']:,}, cancelled by the caller {r['cancelled']:,} "
+          f"(of {r['cancel_planned']:,} given a caller timeout)")
     print("invariants (all must be 0):")
     for name, value in inv.items():
         print(f"  {name:<20} {value:>8}{'   <-- FAIL' if value else ''}")
@@ -453,8 +494,9 @@ def report(r: dict[str, Any], args: argparse.Namespace, hostile: int) -> bool:
     print("router in-flight after the run:", r["inflight_after"])
     print(f"upstream requests: {sum(r['upstream']['models'].values()):,} "
           f"({r['upstream_per_call']} per call) by model {r['upstream']['models']}")
-    for what, text in r["examples"].items():
-        print(f"  e.g. {what}: {text}")
+    for what, texts in r["examples"].items():
+        for text in texts:
+            print(f"  e.g. {what}: {text}")
     return not any(inv.values())
 
 
@@ -464,6 +506,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=256)
     p.add_argument("--quick", action="store_true", help="3,000 calls at concurrency 128")
     p.add_argument("--stream-share", type=float, default=0.3)
+    p.add_argument("--cancel-share", type=float, default=0.02,
+                   help="share of calls the caller abandons (asyncio.timeout 0.05 s..deadline)")
     p.add_argument("--deadline", type=float, default=3.0, help="policy deadline, seconds")
     p.add_argument("--ttft", type=float, default=1.0)
     p.add_argument("--stall", type=float, default=1.0)
@@ -484,8 +528,11 @@ def main(argv: list[str] | None = None) -> int:
         return serve(args)
     if args.quick:
         args.calls, args.concurrency = 3_000, 128
-    if args.calls < 1 or args.concurrency < 1 or not 0 <= args.stream_share <= 1:
-        p.error("--calls and --concurrency must be >= 1, --stream-share in [0, 1]")
+    if args.calls < 1 or args.concurrency < 1 or not (
+        0 <= args.stream_share <= 1 and 0 <= args.cancel_share <= 1
+    ):
+        p.error("--calls and --concurrency must be >= 1; --stream-share and --cancel-share "
+                "in [0, 1]")
     server = Server(args)
     try:
         result = asyncio.run(soak(args, server))
