@@ -8,13 +8,15 @@ serving four targets, two OpenAI- and two Anthropic-format, each with its own fa
 with and without Retry-After, 500, 503/529, bounded hangs, connection resets, malformed JSON,
 truncated SSE, slow first token, stalls, a periodic outage window, and (``--hostile``, when the
 installed FakeProvider has them) drip, keepalive-only SSE, oversized and gzip-bomb bodies,
-negative usage and truncated tool-call JSON.
+negative usage and truncated tool-call JSON. 2% of the callers give up early (asyncio.timeout).
 
 Every call has a unique prompt; the server echoes it as ``[model] prompt``, so each answer can be
-checked against its own call and against the decision's target. It prints the invariants (calls
-lost, hung, duplicated, misattributed, wrong results: all must be 0), exceptions by type (types
-outside ``SmartRouteError`` flagged), deadline overshoot, resources before/after (RSS, fds,
-asyncio tasks, threads), router in-flight counts after the run, and upstream requests per call.
+checked against its own call and against the decision's target. It prints the invariants (all
+must be 0): calls lost (never ended), hung (ended later than deadline + margin + 2 x p99 loop
+lag), duplicated, misattributed, wrong results (a success that is not its echo, or a negative
+cost), exceptions outside ``SmartRouteError``, caller cancellations swallowed, router in-flight
+counts left after the run. Then exceptions by type, deadline overshoot, event-loop lag,
+resources before/after (RSS, fds, asyncio tasks, threads) and upstream requests per call.
 Exit status 1 when an invariant fails.
 
     .venv/bin/python benchmarks/bench_soak.py                   # 20,000 calls, a few minutes
@@ -213,7 +215,6 @@ class Tally:
     """What the calls did. A call id lands in exactly one of ok/failed unless something is off."""
 
     deadline: float
-    hung_margin: float
     started: set[int] = field(default_factory=set)
     ends: Counter[int] = field(default_factory=Counter)
     ok: int = 0
@@ -221,7 +222,6 @@ class Tally:
     cancelled: int = 0
     swallowed: int = 0
     lost: int = 0
-    hung: int = 0
     duplicated: int = 0
     misattributed: int = 0
     wrong: int = 0
@@ -230,6 +230,7 @@ class Tally:
     final_kinds: Counter[str] = field(default_factory=Counter)
     attempt_kinds: Counter[str] = field(default_factory=Counter)
     elapsed: list[float] = field(default_factory=list)
+    slowest: list[tuple[float, int]] = field(default_factory=list)
     examples: dict[str, list[str]] = field(default_factory=dict)
 
     def end(self, i: int, seconds: float) -> None:
@@ -238,9 +239,15 @@ class Tally:
             self.duplicated += 1
             self.example("duplicated", f"call {i} ended {self.ends[i]} times")
         self.elapsed.append(seconds)
-        if seconds > self.deadline + self.hung_margin:
-            self.hung += 1
-            self.example("hung", f"call {i} took {seconds:.2f} s")
+        if seconds > self.deadline:
+            self.slowest.append((seconds, i))
+
+    def hung(self, margin: float) -> int:
+        """Calls that ended more than ``margin`` seconds past the deadline."""
+        late = sorted((s for s in self.slowest if s[0] > self.deadline + margin), reverse=True)
+        for seconds, i in late[:3]:
+            self.example("hung", f"call {i} took {seconds:.2f} s (deadline {self.deadline} s)")
+        return len(late)
 
     def example(self, what: str, text: str) -> None:
         seen = self.examples.setdefault(what, [])
@@ -380,7 +387,7 @@ def resources() -> dict[str, float]:
 
 
 async def soak(args: argparse.Namespace, server: Server) -> dict[str, Any]:
-    tally = Tally(deadline=args.deadline, hung_margin=args.hung_margin)
+    tally = Tally(deadline=args.deadline)
     lost_after = args.deadline + args.lost_after
     before = resources()
     router = build_router(server.url, args)
@@ -429,13 +436,18 @@ async def soak(args: argparse.Namespace, server: Server) -> dict[str, Any]:
     over = sorted(max(0.0, e - args.deadline) for e in tally.elapsed)
     late = [o for o in over if o > 0]
     lags.sort()
+    # a call is hung when it outlived its deadline by more than the margin plus what the
+    # loop's own lag explains (2 x its p99: a call waits on the loop more than once)
+    hung_margin = args.hung_margin + 2 * _q(lags, 0.99)
     return {
         "calls": args.calls, "concurrency": args.concurrency, "wall_s": round(wall, 1),
         "calls_per_s": round(args.calls / wall, 1),
         "streamed": sum(stream_of),
         "ok": tally.ok, "failed": tally.failed, "cancelled": tally.cancelled,
         "cancel_planned": sum(c is not None for c in cancel_of),
-        "invariants": {"lost": lost, "hung": tally.hung, "duplicated": tally.duplicated,
+        "hung_margin_s": round(hung_margin, 3),
+        "invariants": {"lost": lost, "hung": tally.hung(hung_margin),
+                       "duplicated": tally.duplicated,
                        "misattributed": tally.misattributed, "wrong_result": tally.wrong,
                        "foreign_exceptions": sum(tally.foreign.values()),
                        "swallowed_cancels": tally.swallowed,
@@ -483,7 +495,7 @@ def report(r: dict[str, Any], args: argparse.Namespace, hostile: int) -> bool:
     c, o, lag = r["call_s"], r["overshoot"], r["loop_lag_s"]
     print(f"call time s: p50 {c['p50']} p99 {c['p99']} max {c['max']:.3f}")
     print(f"deadline overshoot s ({o['late_calls']} calls past the deadline): p50 {o['p50']} "
-          f"p99 {o['p99']} max {o['max']:.3f}")
+          f"p99 {o['p99']} max {o['max']:.3f}; hung means > {r['hung_margin_s']} s past it")
     print(f"event-loop lag s (10 ms probe): p50 {lag['p50']} p99 {lag['p99']} max "
           f"{lag['max']:.3f}")
     res = r["resources"]
@@ -514,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hang-s", type=float, default=8.0, help="how long a hang lasts upstream")
     p.add_argument("--stall-s", type=float, default=8.0, help="how long a stall lasts upstream")
     p.add_argument("--hung-margin", type=float, default=1.0,
-                   help="a call ending later than deadline + this is counted hung")
+                   help="a call ending later than deadline + this + 2 x p99 loop lag is hung")
     p.add_argument("--lost-after", type=float, default=60.0,
                    help="a call not ended this long after its deadline is counted lost")
     p.add_argument("--hostile", action="store_true",
