@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -315,14 +316,21 @@ def build_router(url: str, args: argparse.Namespace) -> Router:
     return Router(targets, policy)
 
 
-async def one_call(
-    router: Router, i: int, stream: bool, cancel_after: float | None, tally: Tally
-) -> None:
-    """One logical call; ``cancel_after`` seconds: the caller gives up (asyncio.timeout)."""
+@dataclass(frozen=True)
+class Plan:
+    """How one call is made: streamed or not, on the sync API (in a thread) or async, and
+    after how many seconds its caller gives up (async only: a sync call cannot be cancelled)."""
+
+    stream: bool
+    sync: bool
+    cancel_after: float | None
+
+
+async def one_call(router: Router, i: int, plan: Plan, tally: Tally) -> None:
     t0 = time.perf_counter()
     try:
-        async with asyncio.timeout(cancel_after) as scope:
-            await call_body(router, i, stream, tally, t0)
+        async with asyncio.timeout(plan.cancel_after) as scope:
+            await call_body(router, i, plan, tally, t0)
     except TimeoutError:
         tally.end(i, time.perf_counter() - t0)
         tally.cancelled += 1
@@ -333,33 +341,94 @@ async def one_call(
         tally.example("swallowed cancel", f"call {i} went on after its caller's timeout")
 
 
-async def call_body(router: Router, i: int, stream: bool, tally: Tally, t0: float) -> None:
+Outcome = tuple[str, Any, int, str]  # text, decision, final chunks seen, detail
+
+
+async def call_body(router: Router, i: int, plan: Plan, tally: Tally, t0: float) -> None:
     prompt = f"soak-{i}-{random.getrandbits(24):06x}"
     tally.started.add(i)
     try:
-        if stream:
-            text, decision, n_final, deltas = [], None, 0, []
-            async for chunk in router.astream(prompt):
-                deltas += [d.arguments for d in chunk.tool_call_deltas]
-                if n_final:
-                    n_final += 1  # anything after the final chunk is a second ending
-                text.append(chunk.text)
-                if chunk.decision is not None:
-                    decision = chunk.decision
-                    n_final += 1
-            tally.end(i, time.perf_counter() - t0)
-            extra = f" tool-call arguments={''.join(deltas)!r}" if deltas else ""
-            tally.answer(i, prompt, "".join(text), decision, n_final, extra)
+        if plan.sync:
+            out = await in_thread(lambda: sync_call(router, prompt, plan.stream))
+        elif plan.stream:
+            out = await astream_call(router, prompt)
         else:
             resp = await router.achat(prompt)
-            tally.end(i, time.perf_counter() - t0)
-            calls = [(c.name, c.arguments) for c in resp.tool_calls]
-            tally.answer(i, prompt, resp.text, resp.decision, 1, f" tool_calls={calls}")
+            out = (resp.text, resp.decision, 1, _tool_detail(resp))
     except asyncio.CancelledError:
         raise
     except BaseException as exc:  # every outcome is counted, including ones that should not be
         tally.end(i, time.perf_counter() - t0)
         tally.error(i, exc)
+    else:
+        tally.end(i, time.perf_counter() - t0)
+        tally.answer(i, prompt, *out)
+
+
+class Final:
+    """Counts chunks carrying a decision, and anything after the first: each is an ending."""
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.deltas: list[str] = []
+        self.decision: Any = None
+        self.n = 0
+
+    def add(self, chunk: Any) -> None:
+        self.deltas += [d.arguments for d in chunk.tool_call_deltas]
+        if self.n:
+            self.n += 1
+        self.text.append(chunk.text)
+        if chunk.decision is not None:
+            self.decision = chunk.decision
+            self.n += 1
+
+    def outcome(self) -> Outcome:
+        extra = f" tool-call arguments={''.join(self.deltas)!r}" if self.deltas else ""
+        return "".join(self.text), self.decision, self.n, extra
+
+
+async def astream_call(router: Router, prompt: str) -> Outcome:
+    final = Final()
+    async for chunk in router.astream(prompt):
+        final.add(chunk)
+    return final.outcome()
+
+
+def sync_call(router: Router, prompt: str, stream: bool) -> Outcome:
+    if not stream:
+        resp = router.chat(prompt)
+        return resp.text, resp.decision, 1, _tool_detail(resp)
+    final = Final()
+    for chunk in router.stream(prompt):
+        final.add(chunk)
+    return final.outcome()
+
+
+def _tool_detail(resp: Any) -> str:
+    return f" tool_calls={[(c.name, c.arguments) for c in resp.tool_calls]}"
+
+
+def in_thread(fn: Any) -> asyncio.Future[Any]:
+    """``fn()`` on a daemon thread of its own: a sync call that never returns must not keep
+    the benchmark from ending (pool threads would be joined at exit)."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[Any] = loop.create_future()
+
+    def settle(ok: bool, value: Any) -> None:
+        if not fut.done():
+            (fut.set_result if ok else fut.set_exception)(value)
+
+    def run() -> None:
+        try:
+            ok, value = True, fn()
+        except BaseException as exc:
+            ok, value = False, exc
+        with contextlib.suppress(RuntimeError):  # a closed loop: the call was counted lost
+            loop.call_soon_threadsafe(settle, ok, value)
+
+    threading.Thread(target=run, name="soak-sync-call", daemon=True).start()
+    return fut
 
 
 async def lag_probe(samples: list[float], stop: asyncio.Event) -> None:
@@ -382,6 +451,7 @@ def resources() -> dict[str, float]:
         "fds": len(os.listdir("/proc/self/fd")),
         "tasks": len(asyncio.all_tasks()),
         "threads": threading.active_count(),
+        "sync_callers": sum(t.name == "soak-sync-call" for t in threading.enumerate()),
         "os_threads": len(os.listdir("/proc/self/task")),
     }
 
@@ -392,9 +462,11 @@ async def soak(args: argparse.Namespace, server: Server) -> dict[str, Any]:
     before = resources()
     router = build_router(server.url, args)
     rng = random.Random(args.seed + 1)
-    stream_of = [rng.random() < args.stream_share for _ in range(args.calls)]
-    cancel_of = [rng.uniform(0.05, args.deadline) if rng.random() < args.cancel_share else None
-                 for _ in range(args.calls)]
+    plans = []
+    for _ in range(args.calls):
+        stream, sync = rng.random() < args.stream_share, rng.random() < args.sync_share
+        cancel = not sync and rng.random() < args.cancel_share
+        plans.append(Plan(stream, sync, rng.uniform(0.05, args.deadline) if cancel else None))
     next_id = iter(range(args.calls))
     stop = asyncio.Event()
     lags: list[float] = []
@@ -402,7 +474,7 @@ async def soak(args: argparse.Namespace, server: Server) -> dict[str, Any]:
 
     async def worker() -> None:
         for i in next_id:
-            task = asyncio.create_task(one_call(router, i, stream_of[i], cancel_of[i], tally))
+            task = asyncio.create_task(one_call(router, i, plans[i], tally))
             done, _ = await asyncio.wait({task}, timeout=lost_after)
             if not done:
                 tally.lost += 1
@@ -442,9 +514,9 @@ async def soak(args: argparse.Namespace, server: Server) -> dict[str, Any]:
     return {
         "calls": args.calls, "concurrency": args.concurrency, "wall_s": round(wall, 1),
         "calls_per_s": round(args.calls / wall, 1),
-        "streamed": sum(stream_of),
+        "streamed": sum(p.stream for p in plans), "sync": sum(p.sync for p in plans),
         "ok": tally.ok, "failed": tally.failed, "cancelled": tally.cancelled,
-        "cancel_planned": sum(c is not None for c in cancel_of),
+        "cancel_planned": sum(p.cancel_after is not None for p in plans),
         "hung_margin_s": round(hung_margin, 3),
         "invariants": {"lost": lost, "hung": tally.hung(hung_margin),
                        "duplicated": tally.duplicated,
@@ -477,7 +549,8 @@ def report(r: dict[str, Any], args: argparse.Namespace, hostile: int) -> bool:
     import smartroute
 
     print(f"smartroute from {os.path.dirname(smartroute.__file__)}")
-    print(f"soak: {r['calls']:,} calls ({r['streamed']:,} streamed) at concurrency "
+    print(f"soak: {r['calls']:,} calls ({r['streamed']:,} streamed, {r['sync']:,} on the sync "
+          f"API) at concurrency "
           f"{r['concurrency']}, deadline {args.deadline} s, ttft {args.ttft} s, stall "
           f"{args.stall} s; hostile faults: {hostile or 'off'}")
     print(f"  wall {r['wall_s']} s ({r['calls_per_s']} calls/s); ok {r['ok']:,}, "
@@ -500,7 +573,7 @@ def report(r: dict[str, Any], args: argparse.Namespace, hostile: int) -> bool:
           f"{lag['max']:.3f}")
     res = r["resources"]
     print(f"{'':14}{'before':>10}{'after calls':>13}{'after close':>13}")
-    for key in ("rss_mb", "fds", "tasks", "threads", "os_threads"):
+    for key in ("rss_mb", "fds", "tasks", "threads", "sync_callers", "os_threads"):
         print(f"  {key:<12}{res['before'][key]:>10}{res['after_calls'][key]:>13}"
               f"{res['after_close'][key]:>13}")
     print("router in-flight after the run:", r["inflight_after"])
@@ -518,6 +591,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=256)
     p.add_argument("--quick", action="store_true", help="3,000 calls at concurrency 128")
     p.add_argument("--stream-share", type=float, default=0.3)
+    p.add_argument("--sync-share", type=float, default=0.05,
+                   help="share of calls made on the sync API (router.chat/stream in a thread)")
     p.add_argument("--cancel-share", type=float, default=0.02,
                    help="share of calls the caller abandons (asyncio.timeout 0.05 s..deadline)")
     p.add_argument("--deadline", type=float, default=3.0, help="policy deadline, seconds")
@@ -540,11 +615,10 @@ def main(argv: list[str] | None = None) -> int:
         return serve(args)
     if args.quick:
         args.calls, args.concurrency = 3_000, 128
-    if args.calls < 1 or args.concurrency < 1 or not (
-        0 <= args.stream_share <= 1 and 0 <= args.cancel_share <= 1
-    ):
-        p.error("--calls and --concurrency must be >= 1; --stream-share and --cancel-share "
-                "in [0, 1]")
+    shares = (args.stream_share, args.sync_share, args.cancel_share)
+    if args.calls < 1 or args.concurrency < 1 or not all(0 <= x <= 1 for x in shares):
+        p.error("--calls and --concurrency must be >= 1; --stream-share, --sync-share and "
+                "--cancel-share in [0, 1]")
     server = Server(args)
     try:
         result = asyncio.run(soak(args, server))
