@@ -71,6 +71,12 @@ class ProviderCapability(BaseModel):
     e.g. ``gpt-4o: 0.03``, are per-1K list prices); it is converted once, at construction, into
     both per-1M fields (``x 1000``) and is not stored. ``max_tokens`` is the context window (the
     seed's name); ``max_output_tokens`` caps one completion.
+
+    ``quality_score`` (optional, in [0, 1]) is a finer quality than the four tiers: when set,
+    routing uses it in place of the tier's score (LOW 0.25 ... PREMIUM 1.0; see
+    :attr:`quality_value`). Four evenly spaced tiers cannot express every trade-off (two models
+    a quarter-step apart in quality but close in price cannot both be chosen at some cost
+    weight); calibration from recorded outcomes sets it (``smartroute.eval.replay.calibrate``).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
@@ -88,6 +94,9 @@ class ProviderCapability(BaseModel):
     supports_prefill: bool = False
     provider: str = ""
     tags: frozenset[str] = frozenset()
+    quality_score: float | None = Field(
+        None, description="quality in [0, 1] used in place of the tier's score when set"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -119,6 +128,19 @@ class ProviderCapability(BaseModel):
     def _quality(cls, v: Any) -> Any:
         return _tier(QualityTier, "quality_tier", v)
 
+    @field_validator("quality_score", mode="before")
+    @classmethod
+    def _quality_score(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        ok = isinstance(v, int | float) and not isinstance(v, bool) and 0.0 <= v <= 1.0
+        if not ok:
+            raise ValueError(
+                f"quality_score: must be a number in [0, 1] (or null to use quality_tier), "
+                f"got {v!r}"
+            )
+        return float(v)
+
     @field_validator("input_cost_per_1m", "output_cost_per_1m")
     @classmethod
     def _sane_price(cls, v: float, info: Any) -> float:
@@ -135,6 +157,13 @@ class ProviderCapability(BaseModel):
         if self.max_output_tokens > self.max_tokens:
             object.__setattr__(self, "max_output_tokens", self.max_tokens)
         return self
+
+    @property
+    def quality_value(self) -> float:
+        """The quality score routing uses: ``quality_score`` when set, else the tier's."""
+        return self.quality_score if self.quality_score is not None else QUALITY_SCORE[
+            self.quality_tier
+        ]
 
     @property
     def cost_per_token(self) -> float:

@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from smartroute.errors import SmartRouteError
+from smartroute.eval.plot import plot_curves
 
 app = typer.Typer(
     name="smartroute",
@@ -243,38 +244,6 @@ def _print_eval(ev: Any) -> None:
         err.print(f"skipped {name}: {why}")
 
 
-def plot_curves(ev: Any, path: Path, extra: Sequence[tuple[str, float, float]] = ()) -> None:
-    """Cost per 1k (log) against quality: policy curves, single models, oracle."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, r in ev.policies.items():
-        pts = sorted((p.cost_per_1k, p.quality) for p in r.points)
-        ax.plot([c for c, _ in pts], [q for _, q in pts], marker=".",
-                label=f"{name} (AIQ {r.aiq:.3f})")
-    singles = {k: v for k, v in ev.baselines.items() if k.startswith("model:")}
-    for name, r in singles.items():
-        ax.scatter([r.best.cost_per_1k], [r.best.quality], marker="s", color="grey")
-        short = name.removeprefix("model:").split("/")[-1]
-        ax.annotate(short, (r.best.cost_per_1k, r.best.quality), fontsize=7, xytext=(3, 3),
-                    textcoords="offset points")
-    o = ev.baselines["oracle"].best
-    ax.scatter([o.cost_per_1k], [o.quality], marker="*", s=120, color="gold", label="oracle")
-    for label, cost, q in extra:
-        ax.scatter([cost], [q], marker="D", s=60, label=label)
-    ax.set_xscale("log")
-    ax.set_xlabel("USD per 1,000 queries (log)")
-    ax.set_ylabel("mean quality")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 @app.command("fake-provider", context_settings={"allow_extra_args": True,
                                                  "ignore_unknown_options": True})
 def fake_provider(ctx: typer.Context) -> None:
@@ -286,17 +255,27 @@ def fake_provider(ctx: typer.Context) -> None:
 
 @app.command()
 def demo(
-    rows: Annotated[int, typer.Option(help="how many sample questions to route")] = 40,
+    rows: Annotated[
+        int | None, typer.Option(help="route only the first ROWS questions (default: all)")
+    ] = None,
     plot: Annotated[Path, typer.Option(help="where to write the cost-quality plot")] = Path(
         "smartroute-demo.png"
     ),
-    cost_weight: Annotated[float, typer.Option(help="BALANCED cost weight in [0, 1]")] = 0.2,
+    budget: Annotated[
+        float,
+        typer.Option(help="spend, as a fraction of the way from the cheaper model's cost to "
+                          "the dearer's, in [0, 1]"),
+    ] = 0.5,
+    faults: Annotated[
+        int, typer.Option(help="requests to the dearer model that fail with an injected 503")
+    ] = 3,
 ) -> None:
     """Offline, no keys: route real recorded GSM8K answers of GPT-4 and Mixtral through a
-    LangChain chain on SmartRouterChatModel, over the local fake provider's HTTP."""
+    LangChain chain on SmartRouterChatModel, over the local fake provider's HTTP, and compare
+    the router with a random split of the two models at the same cost."""
     from smartroute.eval.demo import run_demo
 
-    _guard(lambda: run_demo(console, rows=rows, plot=plot, cost_weight=cost_weight))
+    _guard(lambda: run_demo(console, rows=rows, plot=plot, budget=budget, faults=faults))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

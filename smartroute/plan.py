@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from smartroute.capability import QUALITY_SCORE, SPEED_SCORE, ProviderCapability
+from smartroute.capability import SPEED_SCORE, ProviderCapability
 from smartroute.decision import ExcludedSummary, ScoredSummary, trusted
 from smartroute.features import RequestFeatures
 from smartroute.request import ChatRequest
@@ -43,7 +43,7 @@ class Profile:
             name=target.name,
             model=target.model,
             capability=capability,
-            quality=QUALITY_SCORE[capability.quality_tier],
+            quality=capability.quality_value,
             speed=SPEED_SCORE[capability.speed_tier],
             in_price=capability.input_cost_per_1m / 1e6,
             out_price=capability.output_cost_per_1m / 1e6,
@@ -163,6 +163,18 @@ class RoutingPlan:
             )
         if len(self.candidates) > top:
             lines.append(f"  ... {len(self.candidates) - top} more")
+        scored = [
+            c for c in self.candidates[:top] if c.profile.capability.quality_score is not None
+        ]
+        if scored:
+            lines.append(
+                "quality scores (in place of the tier): "
+                + ", ".join(
+                    f"{c.name}={c.profile.capability.quality_value:.4g} "
+                    f"({c.profile.capability.quality_tier.value})"
+                    for c in scored
+                )
+            )
         if self.excluded:
             lines.append("excluded:")
             for e in self.excluded[:top]:

@@ -154,10 +154,61 @@ def calibrate_tiers(
     return out
 
 
+def _sweep_ratio() -> float:
+    """Widest step between consecutive swept cost weights, as odds ``w / (1 - w)``, plus 5%:
+    a window of cost weights at least this wide always holds a swept value."""
+    odds = [w / (1 - w) for w in sorted(COST_WEIGHTS) if 0 < w < 1]
+    return max(b / a for a, b in itertools.pairwise(odds)) * 1.05
+
+
+def calibrate_scores(
+    train: OutcomeTable, fitted: npt.NDArray[np.float64] | None = None
+) -> dict[str, float]:
+    """Numeric quality scores (``ProviderCapability.quality_score``) from training outcomes,
+    chosen so BALANCED's cost-weight sweep reaches every model on the training single-model
+    hull.
+
+    BALANCED with the prefer flags off scores ``(1 - w) * Q + w * C`` with ``C`` linear in
+    log cost, so along the hull (sorted by cost) model ``i`` wins for some cost weight only
+    if the slopes ``(Q_i - Q_{i-1}) / (log c_i - log c_{i-1})`` decrease, and the sweep lands
+    in its window only if each slope is at most the previous one over the sweep's widest step.
+    The cheapest model keeps its mean quality; each next hull model gets its mean quality,
+    lowered where needed to that slope bound (scores never exceed the means, stay in [0, 1]).
+    Every other model takes the highest score of a hull model that costs no more on any
+    training prompt (``fitted``: the planner's cost estimate; the recorded cost by default),
+    so it never wins, else the cheapest model's score. No constant depends on the table."""
+    q = train.quality.mean(axis=0)
+    c = train.cost.mean(axis=0)
+    order = sorted(range(len(q)), key=lambda j: (c[j], -q[j]))
+    cheapest = order[0]
+    hull_pts = set(frontier([(float(c[j]), float(q[j])) for j in range(len(q))]))
+    members = [cheapest] + [
+        j for j in order if j != cheapest and (float(c[j]), float(q[j])) in hull_pts
+        and c[j] > c[cheapest] and q[j] > q[cheapest]
+    ]
+    ratio = _sweep_ratio()
+    score = {cheapest: float(q[cheapest])}
+    slope = math.inf
+    for prev, j in itertools.pairwise(members):
+        dc = math.log(max(float(c[j]), 1e-15)) - math.log(max(float(c[prev]), 1e-15))
+        slope = min((float(q[j]) - float(q[prev])) / dc, slope / ratio)
+        score[j] = score[prev] + slope * dc
+    est = train.cost if fitted is None else fitted
+    out: dict[str, float] = {}
+    for j in order:
+        s = score.get(j)
+        if s is None:
+            covering = [v for m, v in score.items() if np.all(est[:, m] <= est[:, j])]
+            s = max(covering, default=score[cheapest])
+        out[train.models[j]] = float(min(1.0, max(0.0, s)))
+    return out
+
+
 def calibrate(train: OutcomeTable) -> dict[str, ProviderCapability]:
     """Capabilities of the table's models from training outcomes only.
 
-    Quality tiers from :func:`calibrate_tiers`; prices from ``cost = a * prompt_tokens + b``
+    Quality scores from :func:`calibrate_scores` (used in place of the tiers, which
+    :func:`calibrate_tiers` still sets as labels); prices from ``cost = a * prompt_tokens + b``
     fitted by least squares (``a, b >= 0``), so that ``input price = a`` and ``output price =
     b / DEFAULT_OUTPUT_TOKENS`` per token make the planner's cost estimate for a prompt the
     fitted cost.
@@ -175,10 +226,12 @@ def calibrate(train: OutcomeTable) -> dict[str, ProviderCapability]:
         prices.append((float(a), float(b)))
     fitted = np.column_stack([a * tokens + b for a, b in prices])
     tiers = calibrate_tiers(train, fitted)
+    scores = calibrate_scores(train, fitted)
     caps: dict[str, ProviderCapability] = {}
     for model, (a, b) in zip(train.models, prices, strict=True):
         caps[model] = ProviderCapability(
             quality_tier=tiers[model],
+            quality_score=scores[model],
             speed_tier=SpeedTier.MEDIUM,
             input_cost_per_1m=float(a) * 1e6,
             output_cost_per_1m=float(b) / DEFAULT_OUTPUT_TOKENS * 1e6,
