@@ -43,7 +43,7 @@ import random
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from statistics import NormalDist
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from smartroute.capability import (
     SPEED_PRIOR_TPS,
@@ -56,14 +56,15 @@ from smartroute.features import COMPLEXITY_CLASSES, DEFAULT_OUTPUT_TOKENS, Reque
 from smartroute.plan import Candidate, Profile
 from smartroute.policy import RoutingPolicy
 from smartroute.state import Record, StateStore
-from smartroute.strategies.adaptive_state import checked_records
+from smartroute.strategies.adaptive_state import checked_cluster_stats, checked_records
 from smartroute.strategies.balanced import BalancedWeightsFn
 from smartroute.strategies.base import cost_scores, estimated_costs, predicted_quality
+from smartroute.strategies.clusters import PromptContexts
+from smartroute.strategies.feed import LearningFeed, OutcomeLike
 
-if TYPE_CHECKING:
-    from smartroute.feedback import FeedbackLoop, Outcome
-
-STATE_VERSION = 1
+STATE_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
+CONTEXT_KEYS = ("cluster_coarse", "cluster")
 NAMESPACE = "adaptive"
 _TICK = "tick"
 _LN2 = math.log(2.0)
@@ -132,16 +133,18 @@ class AdaptiveStrategy:
         *,
         state: StateStore,
         clock: Callable[[], float],
-        feedback: FeedbackLoop | None = None,
+        feed: LearningFeed | None = None,
+        feedback: LearningFeed | None = None,
         namespace: str = NAMESPACE,
     ) -> None:
+        feed = feed if feed is not None else feedback
         self.policy = policy
         self._weights = BalancedWeightsFn(policy)
         cfg = policy.adaptive
         self.config = cfg
         self.store = state
         self.clock = clock
-        self.feedback = feedback
+        self.feed = feed
         self.ns = namespace
         self._gq = 0.5 ** (1.0 / cfg.half_life_obs)
         self._gl = 0.5 ** (1.0 / cfg.latency_half_life_obs)
@@ -160,8 +163,15 @@ class AdaptiveStrategy:
         self._explored = 0
         self._lock = threading.Lock()
         self._keys: dict[str, tuple[str, dict[str, str]]] = {}
-        if feedback is not None:
-            feedback.subscribe(self)
+        # Per prompt cluster and target: [weight, score sum, count, time]. Kept in this
+        # process (cluster ids are local), exported with the rest by export_state.
+        self._use_clusters = cfg.clusters
+        self._kc = cfg.cluster_prior_strength
+        self._gc = 0.5 ** (1.0 / cfg.cluster_half_life_obs)
+        self._cq: dict[int, dict[str, list[float]]] = {}
+        self.contexts = PromptContexts(self._forget)
+        if feed is not None:
+            feed.subscribe(self)
 
     # --- keys ----------------------------------------------------------------------------
 
@@ -187,12 +197,30 @@ class AdaptiveStrategy:
 
     # --- ranking (hot path) ----------------------------------------------------------------
 
+    def _forget(self, cluster: int) -> None:
+        self._cq.pop(cluster, None)
+
     def rank(
         self, eligible: list[Profile], features: RequestFeatures
     ) -> tuple[list[Candidate], dict[str, float]]:
+        return self.rank_text(eligible, features, None)
+
+    def rank_text(
+        self, eligible: list[Profile], features: RequestFeatures, prompt: str | None
+    ) -> tuple[list[Candidate], dict[str, float]]:
+        """:meth:`rank` for a prompt whose text is known: quality is then learned per
+        cluster of similar prompts (coarse, then fine), shrunk toward the class estimate."""
+        ctx = None
+        if prompt is not None and self._use_clusters:
+            ctx = self.contexts.assign(prompt)
         wq, ws, wc = self._weights(features.complexity.score)
         costs = estimated_costs(eligible, features)
         cscores = cost_scores(costs)
+        per_usd = self._weights.per_usd
+        if per_usd:
+            # willingness to pay: the cost term is linear in dollars, as in BALANCED
+            wc = wq * per_usd
+            cscores = [-x for x in costs]
         has_pred = features.complexity.model_quality is not None
         cls = features.complexity.label
         store, ns = self.store, self.ns
@@ -208,7 +236,12 @@ class AdaptiveStrategy:
         rng = self._rng
         gauss = rng.gauss
         beta = self._beta
-        inflight = self.feedback.inflight if self.feedback is not None else None
+        inflight = self.feed.inflight if self.feed is not None else None
+        cq_c = cq_f = None
+        if ctx is not None:
+            cq_c, cq_f = self._cq.get(ctx[0]), self._cq.get(ctx[1])
+            kc = self._kc
+            tf = self._time_factor
         ref = reference_latency(features.output_tokens)
         out: list[Candidate] = []
         best_mean = best_sample = -math.inf
@@ -225,6 +258,16 @@ class AdaptiveStrategy:
                 qa += f * qr["s"]
             qt = k + qn
             q_mean = qa / qt
+            if ctx is not None:
+                # hierarchical: class estimate -> coarse cluster -> fine cluster
+                for level in (cq_c, cq_f):
+                    r = level.get(p.name) if level is not None else None
+                    if r is None:
+                        qa, qt = kc * q_mean, kc
+                    else:
+                        f = tf(r[3], now) if timed else 1.0
+                        qa, qt = kc * q_mean + f * r[1], kc + f * r[0]
+                    q_mean = qa / qt
             q_s = q_mean + e * (beta(qa, qt - qa) - q_mean) if scored and e else q_mean
             # latency and failures
             d0 = prior_doublings(p.speed)
@@ -288,6 +331,13 @@ class AdaptiveStrategy:
         assert top is not None
         top["explored"] = 1.0 if explore else 0.0
         top["budget_spent"] = 1.0 if contested and not explore else 0.0
+        if ctx is not None:
+            for cand in out:
+                x = cand.extra
+                assert x is not None
+                x["cluster_coarse"], x["cluster"] = float(ctx[0]), float(ctx[1])
+        if per_usd:
+            return out, {"quality": wq, "speed": ws, "usd_penalty": wc}
         return out, {"quality": wq, "speed": ws, "cost": wc}
 
     def _beta(self, a: float, b: float) -> float:
@@ -339,7 +389,7 @@ class AdaptiveStrategy:
 
     # --- learning --------------------------------------------------------------------------
 
-    def on_outcome(self, outcome: Outcome) -> None:
+    def on_outcome(self, outcome: OutcomeLike) -> None:
         kind = outcome.error_kind
         if not outcome.ok and kind in REQUEST_ERRORS:
             return
@@ -384,9 +434,19 @@ class AdaptiveStrategy:
 
         store.update(ns, self._key(outcome.target)[0], update)
 
-    def on_quality(self, target: str, complexity_class: str, quality: float, at: float) -> None:
+    def on_quality(
+        self,
+        target: str,
+        complexity_class: str,
+        quality: float,
+        at: float,
+        context: tuple[int, ...] | None = None,
+    ) -> None:
         """A score in [0, 1]. ``complexity_class == "all"`` (the seed's
-        ``record_routing_decision`` knows no class) updates every class of the target."""
+        ``record_routing_decision`` knows no class) updates every class of the target;
+        ``context`` (the decision's cluster ids) also updates those clusters."""
+        if context:
+            self._learn_clusters(target, quality, at, context)
         classes: Sequence[str] = (
             COMPLEXITY_CLASSES if complexity_class == "all" else (complexity_class,)
         )
@@ -404,11 +464,33 @@ class AdaptiveStrategy:
             store.update(ns, self._qkey(target, cls), update)
             store.update(ns, _TICK, _bump("q/" + cls))
 
+    def _learn_clusters(
+        self, target: str, quality: float, at: float, context: tuple[int, ...]
+    ) -> None:
+        gc = self._gc
+        with self._lock:
+            for cid in context:
+                level = self._cq.get(cid)
+                if level is None:
+                    if len(self._cq) > 4 * len(self.contexts.live_ids()) + 64:
+                        live = self.contexts.live_ids()
+                        for dead in [c for c in self._cq if c not in live]:
+                            del self._cq[dead]
+                    level = self._cq.setdefault(cid, {})
+                r = level.get(target)
+                if r is None:
+                    level[target] = [1.0, quality, 1.0, at]
+                else:
+                    f = gc * self._time_factor(r[3], at)
+                    r[0] = r[0] * f + 1.0
+                    r[1] = r[1] * f + quality
+                    r[2] += 1.0
+                    r[3] = max(r[3], at)
+
     # --- reading ---------------------------------------------------------------------------
 
     def _profiles(self) -> list[Profile]:
-        router = getattr(self.feedback, "router", None)
-        return list(router.profiles) if router is not None else []
+        return list(self.feed.profiles) if self.feed is not None else []
 
     def stats(self) -> dict[str, Any]:
         """Per target: outcomes, latency and failure estimates with 90% credible intervals
@@ -481,21 +563,40 @@ class AdaptiveStrategy:
         }
 
     def export_state(self) -> dict[str, Any]:
+        """Version 2: the store's records (shared between processes that share the store)
+        and this process's prompt clusters with their per-target quality."""
+        with self._lock:
+            stats = {
+                str(cid): {t: list(r) for t, r in level.items()}
+                for cid, level in self._cq.items()
+            }
         return {
             "version": STATE_VERSION,
             "records": {key: dict(rec) for key, rec in self.store.items(self.ns)},
+            "clusters": self.contexts.export(),
+            "cluster_quality": stats,
         }
 
     def import_state(self, data: Mapping[str, Any]) -> None:
+        """Version 1 (records only) or 2; everything is checked before anything is
+        replaced."""
         version = data.get("version") if isinstance(data, Mapping) else None
-        if version != STATE_VERSION:
+        if version not in _READABLE_VERSIONS:
             raise ConfigurationError(
-                f"adaptive state: unsupported version {version!r} (expected {STATE_VERSION}); "
-                "save it again with this smartroute version"
+                f"adaptive state: unsupported version {version!r} (expected one of "
+                f"{list(_READABLE_VERSIONS)}); save it again with this smartroute version"
             )
         records = checked_records(data)  # all or nothing: a bad record leaves the store as it was
+        contexts = stats = None
+        if version == 2:
+            contexts = PromptContexts(self._forget)
+            contexts.restore(data.get("clusters"))
+            stats = checked_cluster_stats(data.get("cluster_quality"), contexts.live_ids())
         for key, rec in records.items():
             self.store.put(self.ns, key, rec)
+        if contexts is not None and stats is not None:
+            with self._lock:
+                self.contexts, self._cq = contexts, stats
 
 
 def _bump(field: str) -> Callable[[Record | None], Record]:

@@ -100,3 +100,30 @@ def _number(value: Any, integer: bool, signed: bool, where: str) -> None:
         kind = "an integer" if integer else "a finite number"
         sign = "" if signed else " >= 0"
         raise ConfigurationError(f"{where} must be {kind}{sign}, got {value!r}")
+
+
+def checked_cluster_stats(data: Any, live: set[int]) -> dict[int, dict[str, list[float]]]:
+    """Per cluster and target ``[weight, score sum, count, time]``, or a
+    :class:`ConfigurationError` naming the bad entry."""
+    where = "adaptive state: cluster_quality"
+    if not isinstance(data, Mapping):
+        raise ConfigurationError(f"{where} must be an object of cluster id -> target -> stats")
+    out: dict[int, dict[str, list[float]]] = {}
+    for key, level in data.items():
+        if not (isinstance(key, str) and key.isdigit() and int(key) in live):
+            raise ConfigurationError(f"{where}: {key!r} is not the id of a saved cluster")
+        if not isinstance(level, Mapping):
+            raise ConfigurationError(f"{where}[{key!r}] must be an object of target -> stats")
+        rows: dict[str, list[float]] = {}
+        for target, r in level.items():
+            at = f"{where}[{key!r}][{target!r}]"
+            if not isinstance(r, list) or len(r) != 4:
+                raise ConfigurationError(f"{at} must be [weight, score sum, count, time]")
+            for name, v, signed in zip(("weight", "score sum", "count", "time"), r,
+                                       (False, False, False, True), strict=True):
+                _number(v, False, signed, f"{at}: {name}")
+            if r[1] > r[0] * (1 + 1e-9) + 1e-9:
+                raise ConfigurationError(f"{at}: the score sum exceeds the weight")
+            rows[str(target)] = [float(x) for x in r]
+        out[int(key)] = rows
+    return out
