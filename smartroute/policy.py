@@ -172,10 +172,10 @@ class AdaptiveConfig(_Frozen):
         True, description="learn quality per cluster of similar prompts (from their text)"
     )
     cluster_prior_strength: float = Field(
-        2.0, gt=0, description="pseudo-observations of the broader estimate a cluster starts from"
+        4.0, gt=0, description="pseudo-observations of the broader estimate a cluster starts from"
     )
     cluster_half_life_obs: float = Field(
-        40.0, gt=0, description="quality evidence of a (model, cluster) halves every N scores"
+        60.0, gt=0, description="quality evidence of a (model, cluster) halves every N scores"
     )
     seed: int | None = None
 
