@@ -16,7 +16,11 @@ from smartroute.features import Complexity
 from smartroute.request import ChatRequest
 from smartroute.testing import FakeClock, ScriptedTarget
 
-WORDS = ["river", "mountain", "engine", "ledger", "harvest", "violin", "protocol", "orchard", "lantern", "quarry", "saddle", "marble", "compass", "tundra", "glacier", "beacon", "cobalt", "walnut", "meadow", "falcon"]
+WORDS = [
+    "river", "mountain", "engine", "ledger", "harvest", "violin", "protocol", "orchard",
+    "lantern", "quarry", "saddle", "marble", "compass", "tundra", "glacier", "beacon", "cobalt",
+    "walnut", "meadow", "falcon",
+]
 
 
 def translate(rng: random.Random) -> str:
