@@ -163,3 +163,21 @@ def test_strategies_import_nothing_above_them() -> None:
                 names = [a.name for a in node.names]
             for name in names:
                 assert not name.startswith(above), f"{path.name} imports {name}"
+
+
+def test_willingness_to_pay_is_linear_in_dollars() -> None:
+    """ADAPTIVE honours BALANCED's willingness to pay: a cheap model wins when quality is
+    worth little per dollar, the premium one when it is worth a lot."""
+    clock = FakeClock()
+    cheap = ProviderCapability(quality_tier="low", input_cost_per_1m=0.1, output_cost_per_1m=0.1)
+    dear = ProviderCapability(quality_tier="premium", input_cost_per_1m=10, output_cost_per_1m=30)
+    targets = [ScriptedTarget("cheap", cheap, name="cheap", clock=clock),
+               ScriptedTarget("dear", dear, name="dear", clock=clock)]
+    chosen = {}
+    for wtp in (1e-4, 1e3):
+        policy = (RoutingPolicy().routing_strategy("adaptive").adaptive_config(seed=1)
+                  .with_weights(quality=1.0, speed=0.0, cost=1.0, willingness_to_pay=wtp))
+        plan = Router(targets, policy, clock=clock).plan("Summarise the causes of inflation.")
+        chosen[wtp] = plan.first.name
+        assert "usd_penalty" in plan.weights
+    assert chosen == {1e-4: "cheap", 1e3: "dear"}

@@ -31,9 +31,18 @@ greedy ranking is used. ``exploration`` scales the sampling noise (0 = always gr
 is only sampled in classes that have received quality feedback: exploring what nobody will
 ever score is waste.
 
-All learned numbers live in the router's :class:`~smartroute.state.StateStore` under the
-``adaptive`` namespace: one record per target and one per (target, class), plus a counter, so
-memory is bounded by the number of targets whatever the traffic.
+Prompt clusters: when the router passes the prompt's text (:meth:`AdaptiveStrategy.rank_text`),
+quality is also learned per cluster of similar prompts (:mod:`smartroute.strategies.clusters`,
+coarse then fine), each level shrunk toward the broader one with ``cluster_prior_strength``
+pseudo-observations; a cluster's evidence halves every ``cluster_half_life_obs`` scores of the
+cluster. The decision's cluster ids travel in its candidates' parts and come back with
+feedback by decision id. With ``willingness_to_pay`` the cost term is linear in dollars.
+
+The router hands the strategy its statistics through a
+:class:`~smartroute.strategies.feed.LearningFeed`; nothing here imports the feedback loop or
+the router. Per-target and per-class records live in the router's
+:class:`~smartroute.state.StateStore` under the ``adaptive`` namespace (bounded by the number
+of targets); cluster statistics live in this process (bounded by the cluster slots).
 """
 
 from __future__ import annotations
@@ -232,7 +241,9 @@ class AdaptiveStrategy:
         if per_usd:
             # willingness to pay: the cost term is linear in dollars, as in BALANCED
             wc = wq * per_usd
-            cscores = [-x for x in costs]
+            cterms = [-x for x in costs]
+        else:
+            cterms = cscores
         has_pred = features.complexity.model_quality is not None
         cls = features.complexity.label
         store, ns = self.store, self.ns
@@ -260,7 +271,9 @@ class AdaptiveStrategy:
         out: list[Candidate] = []
         best_mean = best_sample = -math.inf
         greedy_i = sampled_i = 0
-        for i, (p, est, c) in enumerate(zip(eligible, costs, cscores, strict=True)):
+        for i, (p, est, c, ct) in enumerate(
+            zip(eligible, costs, cscores, cterms, strict=True)
+        ):
             lat_key, qkeys = self._key(p.name)
             # quality
             q0 = predicted_quality(p, features) if has_pred else p.quality
@@ -316,8 +329,8 @@ class AdaptiveStrategy:
             else:
                 p_s = p_mean
             s_mean = speed_score(d_mean)
-            u_mean = (1.0 - p_mean) * (wq * q_mean + ws * s_mean + wc * c)
-            u_s = (1.0 - p_s) * (wq * q_s + ws * speed_score(d_s) + wc * c)
+            u_mean = (1.0 - p_mean) * (wq * q_mean + ws * s_mean + wc * ct)
+            u_s = (1.0 - p_s) * (wq * q_s + ws * speed_score(d_s) + wc * ct)
             if u_mean > best_mean:
                 best_mean, greedy_i = u_mean, i
             if u_s > best_sample:

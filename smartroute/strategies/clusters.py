@@ -1,16 +1,17 @@
 """Online clusters of prompts from their text alone: which kind of request is this?
 
 Learned routers mostly learn task identity (templates, formats, vocabulary), and task identity
-is visible in a prompt's words. A prompt becomes a signed hashed bag of words and word bigrams
-(``DIM`` buckets, digits folded to one token, log-scaled, unit length); leader clustering puts
-it in the nearest cluster whose centroid is within cosine ``radius``, else opens a new one (at
-most ``max_clusters``; beyond, the nearest). Centroids are running means with a floor on the
-learning rate, so they follow a slowly changing family. Pure Python, no training table, about
-0.1 ms for a 100-word prompt against 32 clusters.
+is visible in a prompt's words, mostly at its start (the instruction) and end (the answer
+format). A prompt's head and tail become a signed hashed bag of words and word bigrams
+(``DIM`` buckets, digits folded to one token, log-scaled, unit length). Leader clustering puts
+it in the nearest cluster whose centroid is within a cosine radius, else opens one; when the
+slots are full, the cluster with the least recent weight is replaced. Two levels: coarse
+(task families) and, among each coarse cluster's children only, fine (templates). Pure
+Python, no training table, about 0.15 ms for a 100-word prompt with the tables full.
 
-The radius is a property of the representation, not of a table: prompts of one template share
-most of their words and bigrams (cosine well above 0.35) while different tasks share mostly
-function words (below it).
+The radii are properties of the representation, not of a table: prompts of one template sit
+well above 0.6 cosine to their centroid, different task families below it, and unrelated tasks
+below 0.35.
 """
 
 from __future__ import annotations
