@@ -219,7 +219,8 @@ class AdaptiveStrategy:
     # --- ranking (hot path) ----------------------------------------------------------------
 
     def _forget(self, cluster: int) -> None:
-        self._cq.pop(cluster, None)
+        with self._lock:
+            self._cq.pop(cluster, None)
 
     def rank(
         self, eligible: list[Profile], features: RequestFeatures
