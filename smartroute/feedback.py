@@ -17,11 +17,13 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from smartroute.errors import ConfigurationError, ErrorKind
+from smartroute.plan import Profile
 from smartroute.request import ChatRequest
 from smartroute.response import ChatResponse
+from smartroute.strategies.feed import OutcomeListener
 
 if TYPE_CHECKING:
     from smartroute.router import Router
@@ -49,10 +51,9 @@ class Outcome:
     at: float = 0.0
 
 
-class OutcomeListener(Protocol):
-    def on_outcome(self, outcome: Outcome) -> None: ...
-
-    def on_quality(self, target: str, complexity_class: str, quality: float, at: float) -> None: ...
+# A strategy reports the prompt context of a decision in its candidates' parts under these
+# names; feedback by decision id hands them back with the quality.
+CONTEXT_PARTS: tuple[str, ...] = ("cluster_coarse", "cluster")
 
 
 _WINDOW = 128
@@ -78,7 +79,9 @@ class FeedbackLoop:
         self._latency: dict[str, deque[float]] = {}
         self._ttft: dict[str, deque[float]] = {}
         self._counts: dict[str, dict[str, int]] = {}
-        self._decisions: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._decisions: OrderedDict[str, tuple[str, str, tuple[int, ...] | None]] = (
+            OrderedDict()
+        )
         self._inflight: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -88,6 +91,10 @@ class FeedbackLoop:
 
     def subscribe(self, listener: OutcomeListener) -> None:
         self._listeners.append(listener)
+
+    @property
+    def profiles(self) -> list[Profile]:
+        return self.router.profiles
 
     # --- in-flight accounting (read by strategies that estimate queueing) -----------------
 
@@ -117,7 +124,9 @@ class FeedbackLoop:
                         outcome.ttft_s
                     )
             if outcome.decision_id and outcome.ok:
-                self._decisions[outcome.decision_id] = (outcome.target, outcome.complexity_class)
+                self._decisions[outcome.decision_id] = (
+                    outcome.target, outcome.complexity_class, None
+                )
                 while len(self._decisions) > _DECISIONS_KEPT:
                     self._decisions.popitem(last=False)
         if not self.enabled:
@@ -128,7 +137,12 @@ class FeedbackLoop:
     def score_automatically(
         self, request: ChatRequest, response: ChatResponse, decision_id: str
     ) -> float | None:
-        """Run the configured scorers (sampled); their mean becomes the decision's quality."""
+        """Run the configured scorers (sampled); their mean becomes the decision's quality.
+
+        Called once per successful call with its decision, so this is also where the
+        decision's prompt context (the strategy's ``CONTEXT_PARTS``) is noted for feedback
+        by id."""
+        self._note_context(response, decision_id)
         if not self.scorers or self._rng.random() >= self.sample_rate:
             return None
         scores = []
@@ -146,13 +160,28 @@ class FeedbackLoop:
         self.record_feedback(decision_id, quality)
         return quality
 
+    def _note_context(self, response: ChatResponse, decision_id: str) -> None:
+        d = response.decision
+        if d is None or not d.candidates:
+            return
+        parts = next((c.parts for c in d.candidates if c.target == d.target), None)
+        if not parts:
+            return
+        ctx = tuple(int(parts[k]) for k in CONTEXT_PARTS if k in parts)
+        if not ctx:
+            return
+        with self._lock:
+            entry = self._decisions.get(decision_id)
+            if entry is not None:
+                self._decisions[decision_id] = (entry[0], entry[1], ctx)
+
     def record_feedback(self, decision_id: str, quality: float) -> bool:
         _check_quality(quality)
         entry = self._decisions.get(decision_id)
         if entry is None:
             return False
-        target, cls = entry
-        self._emit_quality(target, cls, quality)
+        target, cls, ctx = entry
+        self._emit_quality(target, cls, quality, ctx)
         return True
 
     def record_external(self, provider: str, latency: float, quality: float | None) -> None:
@@ -175,12 +204,17 @@ class FeedbackLoop:
             _check_quality(quality)
             self._emit_quality(name, "all", quality)
 
-    def _emit_quality(self, target: str, cls: str, quality: float) -> None:
+    def _emit_quality(
+        self, target: str, cls: str, quality: float, context: tuple[int, ...] | None = None
+    ) -> None:
         if not self.enabled:
             return
         now = self.router.clock()
         for listener in self._listeners:
-            listener.on_quality(target, cls, quality, now)
+            if context:
+                listener.on_quality(target, cls, quality, now, context)
+            else:
+                listener.on_quality(target, cls, quality, now)
 
     def _resolve(self, provider: str) -> str:
         for p in self.router.profiles:

@@ -168,6 +168,15 @@ class AdaptiveConfig(_Frozen):
     inflight_latency_share: float = Field(
         0.1, ge=0, description="expected latency grows by this share per request in flight"
     )
+    clusters: bool = Field(
+        True, description="learn quality per cluster of similar prompts (from their text)"
+    )
+    cluster_prior_strength: float = Field(
+        4.0, gt=0, description="pseudo-observations of the broader estimate a cluster starts from"
+    )
+    cluster_half_life_obs: float = Field(
+        60.0, gt=0, description="quality evidence of a (model, cluster) halves every N scores"
+    )
     seed: int | None = None
 
 

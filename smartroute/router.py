@@ -16,7 +16,7 @@ from smartroute.features import ComplexityClassifier, RequestFeatures, analyze
 from smartroute.feedback import FeedbackLoop, QualityScorer
 from smartroute.plan import Exclusion, Profile, RoutingPlan
 from smartroute.policy import RoutingPolicy
-from smartroute.request import RequestLike, to_request
+from smartroute.request import ChatRequest, RequestLike, to_request
 from smartroute.response import ChatChunk, ChatResponse
 from smartroute.state import FailSafeStore, InMemoryStateStore, StateStore
 from smartroute.strategies import build_strategy
@@ -63,9 +63,12 @@ class Router:
         self._profiles = self._build_profiles()
         self._by_name = {p.name: p for p in self._profiles}
         self.feedback = FeedbackLoop(self, scorers=scorers, sample_rate=scorer_sample_rate)
+        # Learning strategies get their statistics through the feed (a protocol), never the
+        # router; one that learns from the prompt's text ranks with it (rank_text).
         self.strategy = build_strategy(
-            self.policy, state=self.state, clock=self.clock, feedback=self.feedback
+            self.policy, state=self.state, clock=self.clock, feed=self.feedback
         )
+        self._rank_text = getattr(self.strategy, "rank_text", None)
         self.breakers = CircuitBreakers(self.policy.circuit, self.state, self.wall_clock)
         self.executor = Executor(self)
 
@@ -132,7 +135,10 @@ class Router:
         eligible, excluded = self._filter(features)
         if not eligible:
             raise NoCandidatesError(excluded)
-        candidates, weights = self.strategy.rank(eligible, features)
+        if self._rank_text is not None:
+            candidates, weights = self._rank_text(eligible, features, _last_user_text(req))
+        else:
+            candidates, weights = self.strategy.rank(eligible, features)
         fallback = self.policy.fallback
         if fallback and len(candidates) > 1:
             candidates = _apply_chain(candidates, fallback)
@@ -324,6 +330,13 @@ class Router:
         names = ", ".join(p.name for p in self._profiles[:5])
         more = "" if len(self._profiles) <= 5 else f", +{len(self._profiles) - 5}"
         return f"Router(strategy={self.policy.strategy.value!r}, targets=[{names}{more}])"
+
+
+def _last_user_text(req: ChatRequest) -> str:
+    for m in reversed(req.messages):
+        if m.role == "user":
+            return m.text
+    return ""
 
 
 def _only_breaker(p: Profile, excluded: list[Exclusion]) -> bool:

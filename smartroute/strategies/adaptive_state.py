@@ -100,3 +100,44 @@ def _number(value: Any, integer: bool, signed: bool, where: str) -> None:
         kind = "an integer" if integer else "a finite number"
         sign = "" if signed else " >= 0"
         raise ConfigurationError(f"{where} must be {kind}{sign}, got {value!r}")
+
+
+CLUSTER_TICK = "\x00tick"
+
+
+def checked_cluster_stats(data: Any, live: set[int]) -> dict[int, dict[str, list[float]]]:
+    """Per cluster: its score count under ``"\\x00tick"`` (``[n]``) and per target
+    ``[weight, score sum, count, time, cluster tick]``, or a :class:`ConfigurationError`
+    naming the bad entry."""
+    where = "adaptive state: cluster_quality"
+    if not isinstance(data, Mapping):
+        raise ConfigurationError(f"{where} must be an object of cluster id -> target -> stats")
+    out: dict[int, dict[str, list[float]]] = {}
+    for key, level in data.items():
+        if not (isinstance(key, str) and key.isdigit() and int(key) in live):
+            raise ConfigurationError(f"{where}: {key!r} is not the id of a saved cluster")
+        if not isinstance(level, Mapping):
+            raise ConfigurationError(f"{where}[{key!r}] must be an object of target -> stats")
+        tick = level.get(CLUSTER_TICK)
+        if not (isinstance(tick, list) and len(tick) == 1):
+            raise ConfigurationError(f"{where}[{key!r}]: the cluster's tick [n] is missing")
+        _number(tick[0], True, False, f"{where}[{key!r}]: tick")
+        rows: dict[str, list[float]] = {CLUSTER_TICK: [float(tick[0])]}
+        for target, r in level.items():
+            if target == CLUSTER_TICK:
+                continue
+            at = f"{where}[{key!r}][{target!r}]"
+            if not isinstance(r, list) or len(r) != 5:
+                raise ConfigurationError(
+                    f"{at} must be [weight, score sum, count, time, cluster tick]"
+                )
+            for name, v, signed in zip(("weight", "score sum", "count", "time", "tick"), r,
+                                       (False, False, False, True, False), strict=True):
+                _number(v, False, signed, f"{at}: {name}")
+            if r[1] > r[0] * (1 + 1e-9) + 1e-9:
+                raise ConfigurationError(f"{at}: the score sum exceeds the weight")
+            if r[4] > tick[0]:
+                raise ConfigurationError(f"{at}: its tick is ahead of the cluster's")
+            rows[str(target)] = [float(x) for x in r]
+        out[int(key)] = rows
+    return out
