@@ -153,7 +153,7 @@ def specs(train: OutcomeTable, queries: QueryTable, predictors: dict[str, Qualit
         out.append(PolicySpec("per-task lookup (BALANCED, wtp)",
                               classifier=TaskLookup(train, queries), knob="wtp"))
     if adaptive:
-        out.append(PolicySpec("adaptive (online)", strategy="adaptive"))
+        out.append(PolicySpec("adaptive (online)", strategy="adaptive", knob="wtp"))
     return out
 
 

@@ -170,7 +170,7 @@ def _specs(names: Sequence[str], train: Any, predictor: Path | None) -> list[Any
                 )
             specs.append(PolicySpec(n, classifier=pred, knob="wtp"))
         elif n == "adaptive":
-            specs.append(PolicySpec(n, strategy="adaptive"))
+            specs.append(PolicySpec(n, strategy="adaptive", knob="wtp"))
         else:
             specs.append(PolicySpec(n, strategy=n, knobs=[0.0]))
     return specs
