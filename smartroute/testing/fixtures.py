@@ -23,3 +23,38 @@ def fake_provider(fake_provider_server: FakeProvider) -> Iterator[FakeProvider]:
     fake_provider_server.reset()
     yield fake_provider_server
     fake_provider_server.reset()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A running Redis server's URL: ``SMARTROUTE_REDIS_URL`` if set (CI starts one), else a
+    private ``redis-server`` for the session. Without either the test skips (outside CI)."""
+    import os
+
+    from smartroute.testing.redis_server import RedisServer, redis_binary
+
+    url = os.environ.get("SMARTROUTE_REDIS_URL")
+    if url:
+        yield url
+        return
+    if redis_binary() is None:
+        if os.environ.get("SMARTROUTE_REQUIRE_REDIS"):
+            pytest.fail("CI must provide Redis: set SMARTROUTE_REDIS_URL or install redis-server")
+        pytest.skip("no Redis server: install redis-server or set SMARTROUTE_REDIS_URL")
+    with RedisServer() as server:
+        yield server.url
+
+
+@pytest.fixture
+def redis_server() -> Iterator[object]:
+    """A private ``redis-server`` this test may kill and restart (fault tests)."""
+    import os
+
+    from smartroute.testing.redis_server import RedisServer, redis_binary
+
+    if redis_binary() is None:
+        if os.environ.get("SMARTROUTE_REQUIRE_REDIS"):
+            pytest.fail("CI must install redis-server")
+        pytest.skip("no redis-server binary: install it (Debian: apt-get install redis-server)")
+    with RedisServer() as server:
+        yield server
