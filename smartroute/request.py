@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from smartroute.errors import RequestValidationError
 
 Role = Literal["system", "user", "assistant", "tool"]
+_ROLES = frozenset(("system", "user", "assistant", "tool"))
 
 
 class TextPart(BaseModel):
@@ -72,17 +74,17 @@ class Message(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _nulls(cls, data: Any) -> Any:
-        """OpenAI sends ``content: null`` beside tool calls (and ``tool_calls: null``)."""
-        if isinstance(data, Mapping) and (
-            data.get("content", "") is None or data.get("tool_calls", ()) is None
+    def _openai_shape(cls, data: Any) -> Any:
+        """OpenAI's message shape is accepted as is: see :func:`_message_from_openai`. A plain
+        ``{"role", "content": str}`` dict is passed on untouched (the common case)."""
+        if (
+            type(data) is dict
+            and len(data) <= 2
+            and type(data.get("content")) is str
+            and data.get("role") in _ROLES
         ):
-            data = dict(data)
-            if data.get("content", "") is None:
-                data["content"] = ""
-            if data.get("tool_calls", ()) is None:
-                data["tool_calls"] = []
-        return data
+            return data
+        return _message_from_openai(data)
 
     @property
     def text(self) -> str:
@@ -98,12 +100,27 @@ class Message(BaseModel):
 
 
 class ToolSpec(BaseModel):
-    """A function the model may call; ``parameters`` is a JSON Schema object."""
+    """A function the model may call; ``parameters`` is a JSON Schema object.
+
+    OpenAI's tool shape (``{"type": "function", "function": {"name", "description",
+    "parameters", "strict"}}``) is accepted too."""
 
     name: str
     description: str = ""
     parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
     strict: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _openai_shape(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "name" not in data and "type" in data:
+            if data["type"] != "function" or not isinstance(data.get("function"), Mapping):
+                raise ValueError(
+                    f"tool type {data['type']!r} is not supported; give "
+                    '{"type": "function", "function": {"name", "parameters"}}'
+                )
+            data = {k: v for k, v in data["function"].items() if v is not None}
+        return data
 
 
 class ResponseFormat(BaseModel):
@@ -113,6 +130,27 @@ class ResponseFormat(BaseModel):
     json_schema: dict[str, Any] | None = None
     name: str = "response"
     strict: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _openai_shape(cls, data: Any) -> Any:
+        """OpenAI's ``{"type": "json_schema", "json_schema": {"name", "schema", "strict"}}``,
+        or a pydantic model class (as OpenAI's ``parse()`` takes it)."""
+        if isinstance(data, type) and issubclass(data, BaseModel):
+            return {"type": "json_schema", "json_schema": data.model_json_schema(),
+                    "name": data.__name__, "strict": True}
+        if isinstance(data, Mapping):
+            wrapped = data.get("json_schema")
+            if isinstance(wrapped, Mapping) and "name" in wrapped and _OPENAI_SCHEMA.issuperset(
+                wrapped
+            ):
+                out = {k: v for k, v in data.items() if k != "json_schema"}
+                out["json_schema"] = wrapped.get("schema") or {"type": "object"}
+                out["name"] = wrapped["name"]
+                if wrapped.get("strict") is not None:
+                    out["strict"] = wrapped["strict"]
+                return out
+        return data
 
     @model_validator(mode="after")
     def _schema_given(self) -> ResponseFormat:
@@ -125,7 +163,8 @@ ToolChoice = Literal["auto", "none", "required"] | str
 
 
 class ChatRequest(BaseModel):
-    """One chat call. ``model`` pins a candidate by name, bypassing the policy's ranking."""
+    """One chat call. ``model`` pins a candidate by name, bypassing the policy's ranking
+    (``"auto"``: no pin)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -141,6 +180,31 @@ class ChatRequest(BaseModel):
     seed: int | None = None
     model: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _one_stop(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _auto(cls, value: Any) -> Any:
+        """``"auto"`` asks the router to choose, as no model does."""
+        return None if value == "auto" else value
+
+    @field_validator("tool_choice", mode="before")
+    @classmethod
+    def _named_choice(cls, value: Any) -> Any:
+        """OpenAI names a forced tool as ``{"type": "function", "function": {"name": ...}}``."""
+        if isinstance(value, Mapping):
+            fn = value.get("function")
+            if value.get("type") == "function" and isinstance(fn, Mapping) and fn.get("name"):
+                return fn["name"]
+            raise ValueError(
+                'give "auto", "none", "required", a tool name or {"type": "function", '
+                '"function": {"name": ...}}'
+            )
+        return value
 
     @model_validator(mode="after")
     def _non_empty(self) -> ChatRequest:
@@ -163,22 +227,216 @@ RequestLike = ChatRequest | str | Iterable[Message | Mapping[str, Any]]
 def to_request(value: RequestLike | None = None, /, **kwargs: Any) -> ChatRequest:
     """Accept a ready request, a prompt string, or a list of messages (dicts or Message).
 
+    ``kwargs`` are request fields, in our names or in OpenAI's chat-completions names
+    (``max_tokens``, ``user``, ``n``, ...; see :func:`from_openai_kwargs`), so
+    ``to_request(**kwargs_written_for_openai)`` works. Bad input raises one
+    :class:`RequestValidationError` naming the field.
+
     The result is checked with :func:`check_request`: this is the edge every routed call
     passes, so input no target could send is refused here, before any target is charged.
     """
-    if isinstance(value, ChatRequest):
-        req = value.model_copy(update=kwargs) if kwargs else value
-    elif value is None:
-        if "messages" not in kwargs:
-            raise TypeError("pass a prompt string, a list of messages, or a ChatRequest")
-        req = ChatRequest(**kwargs)
-    elif isinstance(value, str):
-        req = ChatRequest(messages=[Message(role="user", content=value)], **kwargs)
-    else:
-        msgs = [m if isinstance(m, Message) else Message.model_validate(m) for m in value]
-        req = ChatRequest(messages=msgs, **kwargs)
+    if kwargs and not _NATIVE.issuperset(kwargs):
+        kwargs = from_openai_kwargs(kwargs)
+    try:
+        if isinstance(value, ChatRequest):
+            req = type(value).model_validate({**value.__dict__, **kwargs}) if kwargs else value
+        elif value is None:
+            if "messages" not in kwargs:
+                raise TypeError("pass a prompt string, a list of messages, or a ChatRequest")
+            req = ChatRequest(**kwargs)
+        elif isinstance(value, str):
+            req = ChatRequest(messages=[Message(role="user", content=value)], **kwargs)
+        else:
+            msgs = []
+            for i, m in enumerate(value):
+                try:
+                    msgs.append(m if isinstance(m, Message) else Message.model_validate(m))
+                except ValidationError as exc:
+                    raise _validation_error(exc, f"messages[{i}]") from exc
+            req = ChatRequest(messages=msgs, **kwargs)
+    except ValidationError as exc:
+        raise _validation_error(exc) from exc
     check_request(req)
     return req
+
+
+# --- the OpenAI chat-completions shape --------------------------------------------------------
+
+_NATIVE = frozenset(ChatRequest.model_fields)
+_OPENAI_SCHEMA = frozenset(("name", "schema", "strict", "description"))
+# OpenAI parameters the neutral request has no place for: accepted while they ask for nothing
+# (their default), refused otherwise, since dropping them would change the answer unseen.
+_INERT: dict[str, tuple[Any, ...]] = {
+    "logprobs": (False,),
+    "top_logprobs": (0,),
+    "presence_penalty": (0,),
+    "frequency_penalty": (0,),
+    "logit_bias": ({},),
+    "store": (False,),
+    "service_tier": ("auto", "default"),
+    "modalities": (["text"],),
+    "functions": ([],),
+    "function_call": ("auto", "none"),
+    "reasoning_effort": (),
+    "verbosity": (),
+    "prediction": (),
+    "audio": (),
+    "web_search_options": (),
+    "prompt_cache_key": (),
+    "safety_identifier": (),
+    "extra_headers": ({},),
+    "extra_query": ({},),
+    "extra_body": ({},),
+    "timeout": (),
+}
+_WHY_NOT = {
+    "functions": "use tools=[{'type': 'function', 'function': {...}}]",
+    "function_call": "use tool_choice=",
+    "timeout": "set a deadline on the RoutingPolicy",
+}
+_MAPPED = sorted(_NATIVE | {
+    "max_tokens", "max_completion_tokens", "user", "n", "stream", "stream_options"})
+_KNOWN = sorted(_INERT.keys() | _MAPPED)
+
+
+def from_openai_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Map keyword arguments written for OpenAI's ``chat.completions.create`` onto ours.
+
+    ``max_tokens``/``max_completion_tokens`` -> ``max_output_tokens``; ``user`` and
+    ``metadata`` -> ``metadata``; ``n`` must be 1; ``stream`` must be false here (the router's
+    ``stream()``/``astream()`` take it); ``stream_options`` is accepted (usage always arrives on
+    the last chunk); ``model="auto"`` means no pin. Parameters we cannot honour are accepted only
+    at their default; the OpenAI SDK's ``NOT_GIVEN``/``omit`` count as absent. Anything else
+    raises :class:`RequestValidationError` naming the field.
+    """
+    out: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        if value is None or type(value).__name__ in ("NotGiven", "Omit"):
+            continue
+        if key in _NATIVE:
+            if key == "metadata":
+                out["metadata"] = {**out.get("metadata", {}), **value}
+            else:
+                out[key] = value
+        elif key in ("max_tokens", "max_completion_tokens"):
+            if out.setdefault("max_output_tokens", value) != value:
+                raise RequestValidationError(
+                    key, "max_tokens and max_completion_tokens differ; give one of them"
+                )
+        elif key == "user":
+            out["metadata"] = {**out.get("metadata", {}), "user": value}
+        elif key == "n":
+            if value != 1:
+                raise RequestValidationError(
+                    "n", f"only one choice per call is supported (got {value!r}); call n times"
+                )
+        elif key == "stream":
+            if value:
+                raise RequestValidationError(
+                    "stream", "this call returns one answer; use router.stream(...) or "
+                    "router.astream(...) for chunks"
+                )
+        elif key == "stream_options":
+            if not isinstance(value, Mapping) or not set(value) <= {"include_usage",
+                                                                   "include_obfuscation"}:
+                raise RequestValidationError(
+                    "stream_options", "only {'include_usage': ...} is accepted (usage always "
+                    "arrives on the last chunk)"
+                )
+        elif key in _INERT:
+            if value not in _INERT[key]:
+                fix = _WHY_NOT.get(key, "remove it (the router cannot apply it to every target)")
+                raise RequestValidationError(key, f"{value!r} is not supported; {fix}")
+        else:
+            close = difflib.get_close_matches(key, _KNOWN, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise RequestValidationError(
+                key, f"unknown chat request field; {hint}accepted: {', '.join(_MAPPED)}"
+            )
+    return out
+
+
+_UNSUPPORTED_PARTS = {"input_audio": "audio input", "file": "file input"}
+
+
+def _message_from_openai(data: Any) -> Any:
+    """``role: "developer"`` -> system; ``content: null`` -> ""; ``{"type": "image_url"}`` and
+    ``{"type": "refusal"}`` parts; ``tool_calls: null``; the OpenAI SDK's own message objects.
+    Fields no target could use (``refusal``, ``annotations``) are dropped; legacy
+    ``function_call`` and audio references are refused by name."""
+    if not isinstance(data, Mapping):
+        dump = getattr(data, "model_dump", None)
+        if dump is None or isinstance(data, Message):
+            return data
+        data = dump(exclude_none=True)
+    data = dict(data)
+    role = data.get("role")
+    if role == "developer":
+        data["role"] = "system"
+    elif role == "function":
+        raise ValueError("role 'function' (legacy) is not supported; use role 'tool' with "
+                         "tool_call_id")
+    for key in ("function_call", "audio"):
+        if data.pop(key, None) is not None:
+            raise ValueError(f"{key} is not supported in messages; use tool_calls / text")
+    data.pop("refusal", None)
+    data.pop("annotations", None)
+    content = data.get("content", "")
+    if content is None:
+        data["content"] = ""
+    elif isinstance(content, list):
+        data["content"] = [_part_from_openai(j, p) for j, p in enumerate(content)]
+    if data.get("tool_calls", ()) is None:
+        data["tool_calls"] = []
+    return data
+
+
+def _part_from_openai(j: int, part: Any) -> Any:
+    if isinstance(part, str):
+        return {"type": "text", "text": part}
+    if not isinstance(part, Mapping):
+        return part
+    kind = part.get("type")
+    if kind == "image_url":
+        image = part.get("image_url")
+        if isinstance(image, str):
+            return {"type": "image", "url": image}
+        if not isinstance(image, Mapping) or not image.get("url"):
+            raise ValueError(f"content[{j}].image_url: give {{'url': ...}}")
+        return {"type": "image", "url": image["url"], "detail": image.get("detail")}
+    if kind == "refusal":
+        return {"type": "text", "text": part.get("refusal") or ""}
+    if kind in _UNSUPPORTED_PARTS:
+        raise ValueError(
+            f"content[{j}]: {_UNSUPPORTED_PARTS[kind]} ({kind!r}) is not supported; "
+            "give text and image_url parts"
+        )
+    return part
+
+
+def _union_tag(step: str, after_index: bool) -> bool:
+    """Unions add the branch as a path step (``str``, ``list[...]``, a part's ``text`` tag)."""
+    return step == "str" or "[" in step or (after_index and step in ("text", "image"))
+
+
+def _validation_error(exc: ValidationError, prefix: str = "") -> RequestValidationError:
+    """One line naming the field, in place of pydantic's multi-line report."""
+    errors = exc.errors(include_url=False)
+    first = max(errors, key=lambda e: len(e.get("loc", ())))  # the deepest is the most exact
+    field, after_index = prefix, False
+    for step in first.get("loc", ()):
+        if isinstance(step, int):
+            field += f"[{step}]"
+        elif not _union_tag(step, after_index):
+            field += f".{step}" if field else str(step)
+        after_index = isinstance(step, int)
+    msg = str(first.get("msg", "invalid"))
+    for lead in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(lead)
+    if first.get("type") == "extra_forbidden":
+        msg = "unknown field"
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    return RequestValidationError(field or "request", msg + more)
 
 
 def _from_openai_call(data: Mapping[str, Any]) -> dict[str, Any]:

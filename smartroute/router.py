@@ -128,8 +128,15 @@ class Router:
     def features(self, request: RequestLike) -> RequestFeatures:
         return analyze(to_request(request), self.classifier)
 
-    def plan(self, request: RequestLike, **kwargs: Any) -> RoutingPlan:
-        """Rank the targets for ``request``; pure computation, no I/O."""
+    def plan(self, request: RequestLike | None = None, /, **kwargs: Any) -> RoutingPlan:
+        """Rank the targets for ``request``; pure computation, no I/O.
+
+        ``kwargs`` are request fields, ours or OpenAI's (``messages=``, ``max_tokens=``, ...).
+        ``model=`` pins the target it names; a name that is no target's (a model written for
+        another client) is ignored, and the plan says so in ``explanation["model"]``."""
+        ignored = self._foreign_model(kwargs) if "model" in kwargs else None
+        if ignored is not None:
+            kwargs = {k: v for k, v in kwargs.items() if k != "model"}
         req = to_request(request, **kwargs)
         features = analyze(req, self.classifier)
         eligible, excluded = self._filter(features)
@@ -146,7 +153,17 @@ class Router:
         explain = getattr(self.strategy, "explain", None)
         if explain is not None:
             plan.explanation = explain(candidates)
+        if ignored is not None:
+            plan.explanation["model"] = f"{ignored!r} names no target: ignored, routed by policy"
         return plan
+
+    def _foreign_model(self, kwargs: dict[str, Any]) -> str | None:
+        model = kwargs.get("model")
+        if type(model) is not str or model == "auto" or model in self._by_name:
+            return None
+        if any(p.model == model for p in self._profiles):
+            return None
+        return model
 
     def _filter(self, f: RequestFeatures) -> tuple[list[Profile], list[Exclusion]]:
         eligible: list[Profile] = []
@@ -195,28 +212,36 @@ class Router:
                 raise CircuitOpenError(excluded, self.breakers.retry_in(waiting))
         return eligible, excluded
 
-    def explain(self, request: RequestLike, **kwargs: Any) -> str:
+    def explain(self, request: RequestLike | None = None, /, **kwargs: Any) -> str:
         return self.plan(request, **kwargs).explain()
 
     # --- calling -----------------------------------------------------------------------------
 
-    def chat(self, request: RequestLike, **kwargs: Any) -> ChatResponse:
+    def chat(self, request: RequestLike | None = None, /, **kwargs: Any) -> ChatResponse:
+        """One answer. ``request`` is a prompt, messages or a :class:`ChatRequest`; or give
+        OpenAI's ``chat.completions.create`` keywords as they are (``messages=``, ``tools=``,
+        ``max_tokens=``, ...): ``router.chat(**kwargs_written_for_openai)``."""
         return self.executor.complete(self._plan_or_wait(request, kwargs))
 
-    async def achat(self, request: RequestLike, **kwargs: Any) -> ChatResponse:
+    async def achat(self, request: RequestLike | None = None, /, **kwargs: Any) -> ChatResponse:
         return await self.executor.acomplete(await self._aplan_or_wait(request, kwargs))
 
-    def stream(self, request: RequestLike, **kwargs: Any) -> Iterator[ChatChunk]:
-        """Chunks as they arrive; the last chunk carries the ``decision``."""
+    def stream(self, request: RequestLike | None = None, /, **kwargs: Any) -> Iterator[ChatChunk]:
+        """Chunks as they arrive; the last chunk carries the ``decision``. OpenAI's
+        ``stream=True`` is accepted (and implied)."""
+        kwargs.pop("stream", None)
         return self.executor.stream(self._plan_or_wait(request, kwargs))
 
-    def astream(self, request: RequestLike, **kwargs: Any) -> AsyncIterator[ChatChunk]:
+    def astream(
+        self, request: RequestLike | None = None, /, **kwargs: Any
+    ) -> AsyncIterator[ChatChunk]:
+        kwargs.pop("stream", None)
         if self.policy.circuit.when_all_open == "wait":
             return self._astream_after_wait(request, kwargs)
         return self.executor.astream(self.plan(request, **kwargs))
 
     async def _astream_after_wait(
-        self, request: RequestLike, kwargs: dict[str, Any]
+        self, request: RequestLike | None, kwargs: dict[str, Any]
     ) -> AsyncIterator[ChatChunk]:
         async for chunk in self.executor.astream(await self._aplan_or_wait(request, kwargs)):
             yield chunk
@@ -237,7 +262,7 @@ class Router:
         return min(max(err.retry_after_s, 0.01), 0.25, left)
 
     def _try_plan(
-        self, request: RequestLike, kwargs: dict[str, Any], started: float
+        self, request: RequestLike | None, kwargs: dict[str, Any], started: float
     ) -> RoutingPlan | float:
         """The plan, or how long to wait before trying again (``when_all_open="wait"``)."""
         try:
@@ -250,13 +275,15 @@ class Router:
         plan.started_at = started
         return plan
 
-    def _plan_or_wait(self, request: RequestLike, kwargs: dict[str, Any]) -> RoutingPlan:
+    def _plan_or_wait(self, request: RequestLike | None, kwargs: dict[str, Any]) -> RoutingPlan:
         started = self.clock()
         while isinstance(step := self._try_plan(request, kwargs, started), float):
             time.sleep(step)
         return step
 
-    async def _aplan_or_wait(self, request: RequestLike, kwargs: dict[str, Any]) -> RoutingPlan:
+    async def _aplan_or_wait(
+        self, request: RequestLike | None, kwargs: dict[str, Any]
+    ) -> RoutingPlan:
         started = self.clock()
         while isinstance(step := self._try_plan(request, kwargs, started), float):
             await asyncio.sleep(step)

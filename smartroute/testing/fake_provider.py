@@ -276,7 +276,11 @@ class Fault:
 class Reply:
     """A scripted answer. ``tool_calls`` items are ``{"id"?, "name", "arguments": dict}``;
     ``reasoning`` is sent the way each vendor sends thinking (``reasoning_content``, a thinking
-    block, thought parts), before the text."""
+    block, thought parts), before the text.
+
+    Token counts are ``input_tokens``/``output_tokens``/``cached_tokens``, or together as
+    ``usage=`` (a dict with those keys, ``cached_input_tokens`` accepted, or a
+    :class:`smartroute.Usage`); ``usage`` is folded into the three fields when built."""
 
     text: str = ""
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
@@ -285,6 +289,31 @@ class Reply:
     output_tokens: int | None = None
     cached_tokens: int = 0
     reasoning: str = ""
+    usage: Mapping[str, int] | Any = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.usage is None:
+            return
+        usage, self.usage = self.usage, None
+        if not isinstance(usage, Mapping):
+            if not hasattr(usage, "input_tokens"):
+                raise TypeError(
+                    "Reply.usage: give a dict {input_tokens, output_tokens, cached_tokens} or "
+                    f"a smartroute Usage, not {type(usage).__name__}"
+                )
+            usage = {k: getattr(usage, k) for k in ("input_tokens", "output_tokens",
+                                                     "cached_input_tokens")}
+        counts = dict(usage)
+        if "cached_input_tokens" in counts:
+            counts.setdefault("cached_tokens", counts.pop("cached_input_tokens"))
+        unknown = set(counts) - {"input_tokens", "output_tokens", "cached_tokens"}
+        if unknown:
+            raise ValueError(
+                f"Reply.usage: unknown keys {sorted(unknown)}; use input_tokens, "
+                "output_tokens, cached_tokens"
+            )
+        for key, value in counts.items():
+            setattr(self, key, int(value))
 
     @classmethod
     def coerce(cls, value: Reply | str | Mapping[str, Any]) -> Reply:
@@ -294,15 +323,11 @@ class Reply:
             return cls(text=value)
         if isinstance(value, Mapping):
             data = dict(value)
-            usage = data.pop("usage", None) or {}
             allowed = {"text", "tool_calls", "finish_reason", "input_tokens", "output_tokens",
-                       "cached_tokens", "reasoning"}
+                       "cached_tokens", "reasoning", "usage"}
             unknown = set(data) - allowed
             if unknown:
                 raise ValueError(f"Reply: unknown keys {sorted(unknown)}; use {sorted(allowed)}")
-            for key in ("input_tokens", "output_tokens", "cached_tokens"):
-                if key in usage:
-                    data[key] = usage[key]
             return cls(**data)
         raise TypeError(f"a reply must be a str, a dict or a Reply, not {type(value).__name__}")
 
@@ -422,11 +447,19 @@ class FakeProvider:
         """Make every request to ``model`` fail with ``fault`` (``"*"``: every model)."""
         return self.configure(model, fault=fault)
 
-    def clear_fault(self, model: str = "*") -> FakeProvider:
+    def clear_fault(self, model: str | None = None) -> FakeProvider:
+        """End persistent faults and flap windows: of every model (the default), or of
+        ``model`` only (``"*"``: the fault set for every model, not per-model ones). Scripted
+        queues are kept; :meth:`reset` forgets everything."""
         with self._lock:
             self._merged.clear()
-            if model in self._models:
-                self._models[model].fault = None
+            for name, cfg in self._models.items():
+                if model is None or name == model:
+                    cfg.fault = None
+            if model is None:
+                self._flaps.clear()
+            else:
+                self._flaps.pop(model, None)
         return self
 
     def script(self, model: str, items: ScriptItem | Sequence[ScriptItem]) -> FakeProvider:

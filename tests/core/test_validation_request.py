@@ -164,7 +164,9 @@ def test_openai_assistant_message_with_null_content_and_tool_calls_is_accepted()
 
 
 def test_openai_tool_call_with_bad_arguments_names_the_field() -> None:
-    with pytest.raises(ValueError, match=r"(?s)tool_calls\.0.*function\.arguments: not valid JSON"):
+    with pytest.raises(
+        ValueError, match=r"messages\[0\]\.tool_calls\[0\]: function\.arguments: not valid JSON"
+    ):
         to_request([{"role": "assistant", "content": None, "tool_calls": [
             {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{oops"}}]}])
 

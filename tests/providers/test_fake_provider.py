@@ -191,3 +191,45 @@ def test_command_line_rejects_unknown_fault() -> None:
         capture_output=True, text=True, timeout=60,
     )
     assert out.returncode == 2 and "unknown fault 'nope'" in out.stderr
+
+
+def test_clear_fault_without_argument_clears_every_model(fake_provider: FakeProvider) -> None:
+    # issue 15.8: per-model faults survived clear_fault() and hung the next test
+    fake_provider.fail("m1", Fault.overloaded()).fail("*", Fault.server_error())
+    fake_provider.flap("m2", down_for=60)
+    assert post(fake_provider).status_code == 503
+    assert post(fake_provider, {**CHAT, "model": "m2"}).status_code == 503
+    fake_provider.clear_fault()
+    assert post(fake_provider).status_code == 200
+    assert post(fake_provider, {**CHAT, "model": "m2"}).status_code == 200
+    assert post(fake_provider, {**CHAT, "model": "m3"}).status_code == 200
+
+
+def test_clear_fault_of_one_name_keeps_the_others(fake_provider: FakeProvider) -> None:
+    fake_provider.fail("m1", Fault.overloaded()).fail("*", Fault.server_error())
+    fake_provider.clear_fault("*")
+    assert post(fake_provider).status_code == 503
+    assert post(fake_provider, {**CHAT, "model": "m2"}).status_code == 200
+    fake_provider.clear_fault("m1")
+    assert post(fake_provider).status_code == 200
+
+
+def test_reply_takes_usage_as_documented(fake_provider: FakeProvider) -> None:
+    # issue 15.8: the docs say Reply takes usage; Reply(usage=...) raised TypeError
+    reply = Reply(text="hi", usage={"input_tokens": 11, "output_tokens": 7, "cached_tokens": 3})
+    assert (reply.input_tokens, reply.output_tokens, reply.cached_tokens) == (11, 7, 3)
+    fake_provider.script("m1", [reply, {"text": "x", "usage": {"input_tokens": 5,
+                                                                "output_tokens": 2}}])
+    first, second = post(fake_provider).json(), post(fake_provider).json()
+    assert first["usage"]["prompt_tokens"] == 11 and first["usage"]["completion_tokens"] == 7
+    assert first["usage"]["prompt_tokens_details"]["cached_tokens"] == 3
+    assert second["usage"]["prompt_tokens"] == 5 and second["usage"]["completion_tokens"] == 2
+
+
+def test_reply_usage_accepts_smartroute_usage_and_refuses_unknown_keys() -> None:
+    from smartroute import Usage
+
+    reply = Reply(usage=Usage(input_tokens=4, output_tokens=2, cached_input_tokens=1))
+    assert (reply.input_tokens, reply.output_tokens, reply.cached_tokens) == (4, 2, 1)
+    with pytest.raises(ValueError, match="prompt_tokens"):
+        Reply(usage={"prompt_tokens": 4})
