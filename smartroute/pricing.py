@@ -22,6 +22,7 @@ genai-prices, e.g. to reproduce rankings made with the catalog alone.
 
 from __future__ import annotations
 
+import importlib
 import os
 import warnings
 from collections.abc import Sequence
@@ -76,10 +77,9 @@ def genai_prices_enabled() -> bool:
 @lru_cache(maxsize=1)
 def _genai_module() -> Any:
     try:
-        import genai_prices
+        return importlib.import_module("genai_prices")
     except Exception:  # not installed, or broken: the catalog still prices
         return None
-    return genai_prices
 
 
 def genai_version() -> str | None:
