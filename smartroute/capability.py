@@ -50,6 +50,7 @@ SPEED_PRIOR_TPS: dict[SpeedTier, float] = {
 }
 
 _MAX_SANE_PRICE_PER_1M = 1000.0
+_PRICE_FIELDS = frozenset({"input_cost_per_1m", "output_cost_per_1m"})
 
 
 def _tier(enum: type[StrEnum], field: str, value: Any) -> Any:
@@ -77,6 +78,10 @@ class ProviderCapability(BaseModel):
     :attr:`quality_value`). Four evenly spaced tiers cannot express every trade-off (two models
     a quarter-step apart in quality but close in price cannot both be chosen at some cost
     weight); calibration from recorded outcomes sets it (``smartroute.eval.replay.calibrate``).
+
+    A capability built without prices does not mean "free": :attr:`price_known` is false and
+    the router prices the model from genai-prices or the catalog, or ranks it as the dearest
+    candidate (:mod:`smartroute.pricing`). State ``0`` for a model that really is free.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
@@ -164,6 +169,11 @@ class ProviderCapability(BaseModel):
         return self.quality_score if self.quality_score is not None else QUALITY_SCORE[
             self.quality_tier
         ]
+
+    @property
+    def price_known(self) -> bool:
+        """Whether a price was stated (``0`` included), rather than left at its default."""
+        return not _PRICE_FIELDS.isdisjoint(self.model_fields_set)
 
     @property
     def cost_per_token(self) -> float:

@@ -59,6 +59,11 @@ def lookup(model: str) -> ProviderCapability | None:
     return _overrides.get(name) or _builtin().get(name)
 
 
+def builtin(model: str) -> ProviderCapability | None:
+    """The shipped entry for ``model``, ignoring :func:`register` overrides."""
+    return _builtin().get(canonical_name(model))
+
+
 def get(model: str) -> ProviderCapability:
     """Like :func:`lookup`, but an unknown model is a :class:`ConfigurationError`."""
     cap = lookup(model)

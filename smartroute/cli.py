@@ -58,8 +58,36 @@ def _guard(fn: Callable[[], Any]) -> Any:
     try:
         return fn()
     except (SmartRouteError, ValueError, OSError, KeyError) as exc:
-        msg = str(exc).strip().splitlines()
-        _fail(msg[0] if msg else type(exc).__name__)
+        _fail(_one_line(exc))
+
+
+def _one_line(exc: BaseException) -> str:
+    """The whole message on one line: a pydantic error's first line only says how many
+    errors there were, the field and the allowed values follow on the next lines."""
+    import re
+
+    from pydantic import ValidationError
+
+    text = str(exc).strip()
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, ValidationError):
+        cause = cause.__cause__ or (None if cause.__suppress_context__ else cause.__context__)
+    if isinstance(cause, ValidationError) and re.search(r"\d+ validation errors? for ", text):
+        head = text.splitlines()[0] if text else ""
+        head = re.sub(r"\d+ validation errors? for \w+\s*$", "", head).rstrip(" :")
+        clauses = []
+        for e in cause.errors(include_url=False):
+            where = ".".join(str(p) for p in e["loc"])
+            msg = str(e["msg"]).removeprefix("Value error, ")
+            if where and not msg.startswith(where):
+                msg = f"{where}: {msg}"
+            if e["type"] != "value_error":
+                msg += f" (got {e['input']!r})"
+            clauses.append(msg)
+        return f"{head}: {'; '.join(clauses)}" if head else "; ".join(clauses)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith("For further information visit")]
+    return " ".join(lines) or type(exc).__name__
 
 
 @app.command()

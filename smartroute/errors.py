@@ -8,6 +8,7 @@ vendor's own error text, never from request headers.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -224,7 +225,12 @@ class NoCandidatesError(SmartRouteError, ValueError):
 
 
 class AllTargetsFailed(SmartRouteError):
-    """Every attempt failed. ``attempts`` lists each one (target, error kind, status, latency)."""
+    """Every attempt failed. ``attempts`` lists each one (target, error kind, status, latency).
+
+    The message ends with each distinct failure's own text (the fix, e.g. "set OPENAI_API_KEY
+    or pass api_key="), once, with the targets it applies to: the attempts are where the
+    answer is, and a traceback's last line is often all that is read.
+    """
 
     def __init__(self, attempts: Sequence[Attempt], message: str | None = None) -> None:
         self.attempts = list(attempts)
@@ -235,7 +241,11 @@ class AllTargetsFailed(SmartRouteError):
             for a in self.attempts
         ]
         head = message or f"all {len(self.attempts)} attempt(s) failed"
-        super().__init__(head + (": " + "; ".join(parts) if parts else ""))
+        text = head + (": " + "; ".join(parts) if parts else "")
+        hints = failure_hints(self.attempts)
+        if hints:
+            text += "\n" + "\n".join(f"  {', '.join(ts)}: {h}" for h, ts in hints)
+        super().__init__(text)
 
     @property
     def last_error(self) -> ProviderError | None:
@@ -243,6 +253,31 @@ class AllTargetsFailed(SmartRouteError):
             if a.error is not None:
                 return a.error
         return None
+
+
+_MAX_HINTS = 5
+_MAX_HINT_CHARS = 300
+# "<Class> target '<name>': " -- the target is listed beside the hint, so two targets
+# failing for the same reason share one line
+_TARGET_PREFIX = re.compile(r"^\w+ target '[^']*': ")
+
+
+def failure_hints(attempts: Sequence[Attempt]) -> list[tuple[str, list[str]]]:
+    """Each distinct failure text of ``attempts`` with the targets it came from, in order."""
+    found: dict[str, list[str]] = {}
+    for a in attempts:
+        if a.ok or a.cancelled:
+            continue
+        text = a.message or (a.error.message if a.error is not None else "")
+        text = _TARGET_PREFIX.sub("", " ".join(text.split()))
+        if not text:
+            continue
+        if len(text) > _MAX_HINT_CHARS:
+            text = text[: _MAX_HINT_CHARS - 3] + "..."
+        targets = found.setdefault(text, [])
+        if a.target not in targets:
+            targets.append(a.target)
+    return list(found.items())[:_MAX_HINTS]
 
 
 class CircuitOpenError(AllTargetsFailed):

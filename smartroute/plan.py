@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from smartroute import pricing
 from smartroute.capability import SPEED_SCORE, ProviderCapability
 from smartroute.decision import ExcludedSummary, ScoredSummary, trusted
 from smartroute.features import RequestFeatures
@@ -14,7 +15,12 @@ from smartroute.target import Target
 
 @dataclass(slots=True, eq=False)
 class Profile:
-    """Static facts about one target, computed once when the router is built."""
+    """Static facts about one target, computed once when the router is built.
+
+    ``in_price``/``out_price`` are what ranking uses: the known price, or for a model whose
+    price is unknown (``price_known`` false) the stand-in of :func:`settle_prices`.
+    ``price_source`` says where the price came from (:mod:`smartroute.pricing`).
+    """
 
     index: int
     target: Target
@@ -32,11 +38,24 @@ class Profile:
     json: bool
     provider: str
     static_exclusion: str | None = None
+    price_source: str = pricing.GIVEN
+    price_known: bool = True
 
     @classmethod
     def build(
         cls, index: int, target: Target, capability: ProviderCapability, exclusion: str | None
     ) -> Profile:
+        price = pricing.resolve(target.model, capability)
+        if price.known and (price.input_per_1m, price.output_per_1m) != (
+            capability.input_cost_per_1m,
+            capability.output_cost_per_1m,
+        ):  # billed at the price ranked with
+            capability = capability.model_copy(
+                update={
+                    "input_cost_per_1m": price.input_per_1m,
+                    "output_cost_per_1m": price.output_per_1m,
+                }
+            )
         return cls(
             index=index,
             target=target,
@@ -54,7 +73,29 @@ class Profile:
             json=capability.supports_json,
             provider=capability.provider,
             static_exclusion=exclusion,
+            price_source=price.source,
+            price_known=price.known,
         )
+
+
+def settle_prices(profiles: list[Profile], stacklevel: int = 2) -> list[str]:
+    """Give every profile of unknown price its ranking stand-in (twice the dearest known
+    price, :func:`smartroute.pricing.unknown_rank_price`) and warn once, naming them all.
+    Returns their names."""
+    unknown = [p for p in profiles if not p.price_known]
+    if not unknown:
+        return []
+    known = [
+        pricing.Price(p.in_price * 1e6, p.out_price * 1e6, p.price_source)
+        for p in profiles
+        if p.price_known
+    ]
+    ins, outs = pricing.unknown_rank_price(known)
+    for p in unknown:
+        p.in_price, p.out_price = ins / 1e6, outs / 1e6
+    names = [p.name for p in unknown]
+    pricing.warn_unknown(names, stacklevel=stacklevel + 1)
+    return names
 
 
 @dataclass(slots=True, eq=False)
@@ -80,6 +121,14 @@ class Candidate:
     @property
     def model(self) -> str:
         return self.profile.model
+
+    @property
+    def price_known(self) -> bool:
+        return self.profile.price_known
+
+    @property
+    def price_source(self) -> str:
+        return self.profile.price_source
 
     @property
     def parts(self) -> dict[str, float]:
@@ -157,12 +206,14 @@ class RoutingPlan:
             extra = ""
             if cand.extra:
                 extra = " " + " ".join(f"{k}={v:.3g}" for k, v in cand.extra.items())
+            usd = f"~${cand.est_cost_usd:.2g}" if cand.price_known else "~$? price unknown"
             lines.append(
                 f"  {i}. {cand.name:<24} {cand.score:.3f}  q={cand.quality:.2f} "
-                f"s={cand.speed:.2f} c={cand.cost:.2f}  ~${cand.est_cost_usd:.2g}{extra}"
+                f"s={cand.speed:.2f} c={cand.cost:.2f}  {usd}{extra}"
             )
         if len(self.candidates) > top:
             lines.append(f"  ... {len(self.candidates) - top} more")
+        lines.extend(_price_lines(self.candidates[:top]))
         scored = [
             c for c in self.candidates[:top] if c.profile.capability.quality_score is not None
         ]
@@ -185,6 +236,26 @@ class RoutingPlan:
 
     def __str__(self) -> str:
         return self.explain()
+
+    @property
+    def prices(self) -> dict[str, str]:
+        """Where each candidate's price came from, by target name (``unknown``: no price)."""
+        return {c.name: c.price_source for c in self.candidates}
+
+
+def _price_lines(candidates: list[Candidate]) -> list[str]:
+    by_source: dict[str, list[str]] = {}
+    for c in candidates:
+        by_source.setdefault(c.price_source, []).append(c.name)
+    lines = [
+        f"  {src}: {', '.join(names)}" for src, names in by_source.items() if src != pricing.UNKNOWN
+    ]
+    if pricing.UNKNOWN in by_source:
+        lines.append(
+            f"  price unknown (ranked as the dearest for cost): "
+            f"{', '.join(by_source[pricing.UNKNOWN])}"
+        )
+    return ["prices from:", *lines] if lines else []
 
 
 def _needs(f: RequestFeatures) -> list[str]:

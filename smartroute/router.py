@@ -14,7 +14,7 @@ from smartroute.errors import CircuitOpenError, ConfigurationError, NoCandidates
 from smartroute.execution import Executor
 from smartroute.features import ComplexityClassifier, RequestFeatures, analyze
 from smartroute.feedback import FeedbackLoop, QualityScorer
-from smartroute.plan import Exclusion, Profile, RoutingPlan
+from smartroute.plan import Exclusion, Profile, RoutingPlan, settle_prices
 from smartroute.policy import RoutingPolicy
 from smartroute.request import ChatRequest, RequestLike, to_request
 from smartroute.response import ChatChunk, ChatResponse
@@ -112,6 +112,7 @@ class Router:
             raise NoCandidatesError(
                 [Exclusion(p.name, p.model, p.static_exclusion or "") for p in profiles]
             )
+        settle_prices(profiles, stacklevel=3)  # never free: warn once, rank as dearest
         return profiles
 
     def _static_exclusion(self, t: Target) -> str | None:

@@ -19,6 +19,12 @@ Thompson sample of the BALANCED utility (weights shifted by complexity exactly a
 * ``p_fail`` -- provider failures per target: Beta with mean ``prior_failure_rate``.
   Errors the request caused (invalid, filtered, too long) do not count against a target.
 
+Cold connections: a target's first call in a process also opens its connection (DNS, TCP,
+TLS: ~0.5 s), which later calls do not pay. So the first latency sample of each target in this
+process, when it is slower than the tier's prior, counts as ``FIRST_SAMPLE_WEIGHT`` (1/4) of a
+sample: set-up only ever adds time, so a first sample at or under the prior is trusted in full,
+and a genuinely slow target still shows as slow after a few calls.
+
 Latency and failure evidence halves every ``latency_half_life_obs`` outcomes recorded
 router-wide, so a target that stopped receiving traffic drifts back to its prior and is
 probed again: that is how a recovered provider wins its traffic back. With ``half_life_s``
@@ -101,6 +107,9 @@ _CLUSTER_NOISE = 0.5
 _CTICK = CLUSTER_TICK  # a cluster's score count, beside its per-target rows
 # Below one recent failure the failure rate is not sampled: its prior alone is not worth a draw.
 _MIN_FAIL_EVIDENCE = 1.0
+# Weight of a target's first latency sample in this process when it is slower than the prior
+# (it includes connection set-up; see the module doc).
+FIRST_SAMPLE_WEIGHT = 0.25
 
 # Errors that say something about the request, not the provider's health.
 REQUEST_ERRORS: frozenset[ErrorKind] = frozenset(
@@ -191,6 +200,8 @@ class AdaptiveStrategy:
         self._gc = 0.5 ** (1.0 / cfg.cluster_half_life_obs)
         self._cq: dict[int, dict[str, list[float]]] = {}
         self.contexts = PromptContexts(self._forget)
+        # targets whose first latency sample this process has learned (their connection is warm)
+        self._warm: set[str] = set()
         if feed is not None:
             feed.subscribe(self)
 
@@ -435,6 +446,7 @@ class AdaptiveStrategy:
                 DEFAULT_OUTPUT_TOKENS if outcome.ok else 0
             )
             d = math.log2(max(outcome.latency_s, 1e-6) / reference_latency(tokens))
+        wd = self._sample_weight(outcome.target, d) if measured else 0.0
         gl = self._gl
         cls = outcome.complexity_class
         ok = outcome.ok
@@ -451,9 +463,9 @@ class AdaptiveStrategy:
                 rec["tick"] = tick
                 rec["t"] = max(rec["t"], at)
             if measured:
-                rec["w"] += 1.0
-                rec["m"] += d
-                rec["m2"] += d * d
+                rec["w"] += wd
+                rec["m"] += wd * d
+                rec["m2"] += wd * d * d
             rec["ok" if ok else "fail"] += 1.0
             rec["n"] += 1
             if not ok:
@@ -465,6 +477,18 @@ class AdaptiveStrategy:
             return rec
 
         store.update(ns, self._key(outcome.target)[0], update)
+
+    def _sample_weight(self, target: str, d: float) -> float:
+        """1, or ``FIRST_SAMPLE_WEIGHT`` for a target's first sample in this process when it is
+        slower (``d`` doublings) than its tier's prior: it paid for the connection's set-up."""
+        with self._lock:
+            if target in self._warm:
+                return 1.0
+            self._warm.add(target)
+        prior = next((p.speed for p in self._profiles() if p.name == target), None)
+        if prior is None or d <= prior_doublings(prior):
+            return 1.0
+        return FIRST_SAMPLE_WEIGHT
 
     def on_quality(
         self,
