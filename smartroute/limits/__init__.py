@@ -5,6 +5,6 @@
 - :mod:`~smartroute.limits.limiter`: what a plan may use and the hold each attempt takes.
 """
 
-from smartroute.limits.limiter import Hold, Limiter, Refusal, check_tags
+from smartroute.limits.limiter import Hold, Limiter, Refusal, check_tags, pick_tags
 
-__all__ = ["Hold", "Limiter", "Refusal", "check_tags"]
+__all__ = ["Hold", "Limiter", "Refusal", "check_tags", "pick_tags"]

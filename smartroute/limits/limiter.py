@@ -65,6 +65,21 @@ def check_tags(tags: Any) -> dict[str, str] | None:
     return out
 
 
+def pick_tags(policy: RoutingPolicy, metadata: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """From a framework's run metadata, the tags the policy's budgets are kept by (values that
+    are strings or integers); everything else in it is not the router's."""
+    if not metadata or not policy.budgets:
+        return None
+    out: dict[str, str] = {}
+    for b in policy.budgets:
+        if b.per is None:
+            continue
+        v = metadata.get(b.per)
+        if isinstance(v, str | int) and not isinstance(v, bool):
+            out[b.per] = str(v)
+    return out or None
+
+
 def estimate(p: Profile, f: RequestFeatures) -> tuple[int, float]:
     """Tokens (prompt + expected output) and USD one attempt on ``p`` is reserved for."""
     return (

@@ -108,7 +108,7 @@ def test_settles_exactly_once_on_every_path():
 
     r.limiter._settle, r.limiter.reserve = settle, reserve
     r.chat("a")
-    for chunk in r.stream("b"):
+    for _chunk in r.stream("b"):
         break  # the caller walks away mid-stream: the lease is released, once
     asyncio.run(r.achat("c"))
     counters = r.limiter.local
