@@ -197,7 +197,7 @@ def parse_window(v: Any, field: str) -> float:
             f"{field}: a duration like 60, \"90s\", \"15m\", \"1h\", \"1d\" or \"1w\"; got {v!r}"
         )
     if not (math.isfinite(secs) and secs >= 1):
-        raise ValueError(f"{field}: must be at least 1 second, got {v!r}")
+        raise ValueError(f"{field}: must be finite and at least 1 second, got {v!r}")
     return secs
 
 
@@ -302,6 +302,25 @@ class RoutingPolicy(_Frozen):
             if not isinstance(n, str) or not n.strip():
                 raise ValueError(f"{info.field_name}: model names must be non-empty strings")
         return names
+
+    @field_validator("rate_limits", "budgets", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any, info: Any) -> Any:
+        """A single limit may be written without the list; its problems are named by field."""
+        if not isinstance(v, Mapping):
+            return v
+        model = RateLimit if info.field_name == "rate_limits" else Budget
+        try:
+            model.model_validate(v)
+        except ValidationError as exc:
+            clauses = []
+            for err in exc.errors(include_url=False):
+                where = ".".join(str(x) for x in (info.field_name, *err["loc"]))
+                msg = str(err["msg"]).removeprefix("Value error, ")
+                msg = msg.split(": ", 1)[1] if msg.split(": ", 1)[0] in where else msg
+                clauses.append(f"{where}: {msg}")
+            raise ValueError("; ".join(clauses)) from None
+        return [v]
 
     @model_validator(mode="after")
     def _unique_limits(self) -> RoutingPolicy:
