@@ -9,9 +9,16 @@ from typing import Any
 import pytest
 
 from smartroute.state import InMemoryStateStore
-from smartroute.testing.fixtures import fake_provider, fake_provider_server, redis_url
+from smartroute.testing.fixtures import (
+    fake_provider,
+    fake_provider_server,
+    redis_server,
+    redis_url,
+)
 
-__all__ = ["RedisBacked", "fake_provider", "fake_provider_server", "prefix", "redis_url"]
+__all__ = [
+    "RedisBacked", "fake_provider", "fake_provider_server", "prefix", "redis_server", "redis_url",
+]
 
 
 class RedisBacked(InMemoryStateStore):

@@ -164,3 +164,26 @@ def test_shared_budget_stops_every_process_within_one_call(
     assert fake_provider.count("spare") == 0
     print(f"\nshared budget ${BUDGET}: {WORKERS} processes spent ${total:.5f}")
     print(f"one call ${one_call:.5f}")
+
+
+def test_redis_down_never_fails_a_call_and_limits_hold_per_process(
+    redis_server: Any, prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from smartroute.testing import ScriptedTarget
+
+    targets = [ScriptedTarget("a"), ScriptedTarget("b")]
+    policy = RoutingPolicy.cheapest().rate_limit("a", rpm=5).rate_limit("b", rpm=1000)
+    store = RedisBacked(redis_server.url, prefix)
+    store.redis_client = store.redis_client.__class__.from_url(
+        redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5
+    )
+    router = Router(targets, policy, state=store)
+    first = router.plan("x").first.name
+    for i in range(3):
+        assert router.chat(f"up {i}").text
+    redis_server.kill()
+    with caplog.at_level("WARNING", logger="smartroute"):
+        served = [router.chat(f"down {i}").decision.target for i in range(10)]
+    # counted locally while Redis is away: the limit still holds in this process
+    assert served.count(first) <= 5 and len(served) == 10
+    assert sum("shared counters failed" in r.getMessage() for r in caplog.records) == 1
