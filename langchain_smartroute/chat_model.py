@@ -35,6 +35,7 @@ from langchain_smartroute.profiles import capability_for, merge_profiles, profil
 from langchain_smartroute.target import _ANSWER_KEYS, CALL_KEY, LangChainCall, LangChainTarget
 from smartroute.capability import ProviderCapability
 from smartroute.errors import ConfigurationError
+from smartroute.limits import pick_tags
 from smartroute.policy import RoutingPolicy
 from smartroute.request import ChatRequest
 from smartroute.response import ChatChunk, ChatResponse
@@ -419,6 +420,12 @@ class SmartRouterChatModel(BaseChatModel):
             )
         )
 
+    def _tags(self, run_manager: Any) -> dict[str, str] | None:
+        """Budgets per key read their key from the run's config metadata:
+        ``invoke(msgs, config={"metadata": {"team": "a"}})`` for ``budget(..., per="team")``."""
+        meta = getattr(run_manager, "metadata", None)
+        return pick_tags(self._router.policy, meta)
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -428,7 +435,7 @@ class SmartRouterChatModel(BaseChatModel):
     ) -> ChatResult:
         request, call = self._request(messages, stop, run_manager, False, kwargs)
         try:
-            resp = self._router.chat(request)
+            resp = self._router.chat(request, tags=self._tags(run_manager))
         except Exception as exc:
             raise to_langchain_error(exc) from exc.__cause__
         return self._result(resp, call)
@@ -442,7 +449,7 @@ class SmartRouterChatModel(BaseChatModel):
     ) -> ChatResult:
         request, call = self._request(messages, stop, run_manager, False, kwargs)
         try:
-            resp = await self._router.achat(request)
+            resp = await self._router.achat(request, tags=self._tags(run_manager))
         except Exception as exc:
             raise to_langchain_error(exc) from exc.__cause__
         return self._result(resp, call)
@@ -457,7 +464,7 @@ class SmartRouterChatModel(BaseChatModel):
         request, call = self._request(messages, stop, run_manager, True, kwargs)
         list_content = False
         try:
-            for chunk in self._router.stream(request):
+            for chunk in self._router.stream(request, tags=self._tags(run_manager)):
                 gen = self._chunk(chunk, call, list_content)
                 list_content = isinstance(gen.message.content, list)
                 yield gen
@@ -474,7 +481,7 @@ class SmartRouterChatModel(BaseChatModel):
         request, call = self._request(messages, stop, run_manager, True, kwargs)
         list_content = False
         try:
-            async for chunk in self._router.astream(request):
+            async for chunk in self._router.astream(request, tags=self._tags(run_manager)):
                 gen = self._chunk(chunk, call, list_content)
                 list_content = isinstance(gen.message.content, list)
                 yield gen

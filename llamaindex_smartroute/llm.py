@@ -295,43 +295,55 @@ class SmartRouterLLM(FunctionCallingLLM):
             if item is not None:
                 yield item
 
+    # ``tags=`` (e.g. ``{"team": "a"}``) is the router's, for budgets per key; it is taken out
+    # before the other keywords go to the candidate.
+
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        return self._answer(self._router.chat(self._to_request(messages, kwargs)))
+        tags = _tags(kwargs)
+        return self._answer(self._router.chat(self._to_request(messages, kwargs), tags=tags))
 
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        return self._answer(await self._router.achat(self._to_request(messages, kwargs)))
+        tags = _tags(kwargs)
+        request = self._to_request(messages, kwargs)
+        return self._answer(await self._router.achat(request, tags=tags))
 
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
-        return self._fold(self._router.stream(self._to_request(messages, kwargs)))
+        tags = _tags(kwargs)
+        return self._fold(self._router.stream(self._to_request(messages, kwargs), tags=tags))
 
     async def astream_chat(
         self, messages: Sequence[ChatMessage], **kwargs: Any
     ) -> ChatResponseAsyncGen:
-        return self._afold(self._router.astream(self._to_request(messages, kwargs)))
+        tags = _tags(kwargs)
+        return self._afold(self._router.astream(self._to_request(messages, kwargs), tags=tags))
 
     # --- completion --------------------------------------------------------------------------
 
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        tags = _tags(kwargs)
         request = self._to_request(prompt, kwargs, formatted=formatted)
-        return to_completion(self._answer(self._router.chat(request)))
+        return to_completion(self._answer(self._router.chat(request, tags=tags)))
 
     async def acomplete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponse:
+        tags = _tags(kwargs)
         request = self._to_request(prompt, kwargs, formatted=formatted)
-        return to_completion(self._answer(await self._router.achat(request)))
+        return to_completion(self._answer(await self._router.achat(request, tags=tags)))
 
     def stream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseGen:
+        tags = _tags(kwargs)
         request = self._to_request(prompt, kwargs, formatted=formatted)
-        return (to_completion(r) for r in self._fold(self._router.stream(request)))
+        return (to_completion(r) for r in self._fold(self._router.stream(request, tags=tags)))
 
     async def astream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseAsyncGen:
+        tags = _tags(kwargs)
         request = self._to_request(prompt, kwargs, formatted=formatted)
-        chats = self._afold(self._router.astream(request))
+        chats = self._afold(self._router.astream(request, tags=tags))
 
         async def gen() -> CompletionResponseAsyncGen:
             async for r in chats:
@@ -384,3 +396,8 @@ class SmartRouterLLM(FunctionCallingLLM):
 
 
 __all__ = ["PIN_KWARG", "SmartRouterLLM", "as_target", "as_targets"]
+
+
+def _tags(kwargs: dict[str, Any]) -> Any:
+    """The call's ``tags=`` for the router (budgets per key), removed from ``kwargs``."""
+    return kwargs.pop("tags", None)

@@ -298,3 +298,59 @@ class CircuitOpenError(AllTargetsFailed):
         super().__init__(
             attempts, f"every candidate's circuit is open{when} ({why})"
         )
+
+
+class RateLimitExceeded(NoCandidatesError):
+    """Every candidate that could serve the request is at its client-side rate limit
+    (``policy.rate_limit``), so nothing was sent. ``retry_after_s`` is when the earliest frees."""
+
+    kind = ErrorKind.RATE_LIMITED
+
+    def __init__(self, exclusions: Sequence[Exclusion], retry_after_s: float | None) -> None:
+        super().__init__(exclusions)
+        self.retry_after_s = retry_after_s
+        if retry_after_s is not None:
+            self.args = (f"{self.args[0]}; earliest slot in {retry_after_s:.1f}s",)
+
+
+class BudgetExceeded(SmartRouteError):
+    """A spend budget (``policy.budget``) cannot pay for this call: nothing was sent.
+
+    ``budget`` is its name, ``key`` the tag value it was kept for (``None`` for a router-wide
+    budget), ``resets_at`` the wall-clock time (epoch seconds) its window ends."""
+
+    def __init__(
+        self,
+        budget: str,
+        key: str | None,
+        *,
+        limit_usd: float,
+        spent_usd: float,
+        needed_usd: float,
+        resets_at: float,
+        resets_in_s: float,
+    ) -> None:
+        import datetime as _dt
+
+        self.budget = budget
+        self.key = key
+        self.limit_usd = limit_usd
+        self.spent_usd = spent_usd
+        self.needed_usd = needed_usd
+        self.resets_at = resets_at
+        self.resets_in_s = resets_in_s
+        who = budget if key is None else f"{budget} ({key})"
+        when = _dt.datetime.fromtimestamp(resets_at, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        super().__init__(
+            f"budget {who!s} is spent: ${spent_usd:.4g} of ${limit_usd:g} used, this call needs "
+            f"~${needed_usd:.2g}; it resets in {_duration(resets_in_s)} (at {when})"
+        )
+
+
+def _duration(s: float) -> str:
+    s = max(0.0, s)
+    if s < 120:
+        return f"{s:.0f}s"
+    if s < 7200:
+        return f"{s / 60:.0f} min"
+    return f"{s / 3600:.1f} h"

@@ -180,6 +180,77 @@ class AdaptiveConfig(_Frozen):
     seed: int | None = None
 
 
+_WINDOW_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def parse_window(v: Any, field: str) -> float:
+    """Seconds from ``30``, ``"90s"``, ``"15m"``, ``"1h"``, ``"1d"`` or ``"1w"``."""
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        secs = float(v)
+    elif isinstance(v, str) and v.strip()[:-1].replace(".", "", 1).isdigit() and (
+        v.strip()[-1].lower() in _WINDOW_UNITS
+    ):
+        t = v.strip()
+        secs = float(t[:-1]) * _WINDOW_UNITS[t[-1].lower()]
+    else:
+        raise ValueError(
+            f"{field}: a duration like 60, \"90s\", \"15m\", \"1h\", \"1d\" or \"1w\"; got {v!r}"
+        )
+    if not (math.isfinite(secs) and secs >= 1):
+        raise ValueError(f"{field}: must be finite and at least 1 second, got {v!r}")
+    return secs
+
+
+class RateLimit(_Frozen):
+    """A client-side limit on one target (or every target of a model): requests (``rpm``) and
+    tokens (``tpm``, prompt + output) per ``window_s`` (a minute unless changed). Requests and
+    estimated tokens are reserved before an attempt and settled with its real usage after."""
+
+    target: str = Field(min_length=1, description="a target name or a model name")
+    rpm: int | None = Field(None, ge=1)
+    tpm: int | None = Field(None, ge=1)
+    window_s: float = Field(60.0, description="the sliding window rpm/tpm count over")
+
+    @field_validator("window_s", mode="before")
+    @classmethod
+    def _window(cls, v: Any) -> float:
+        return parse_window(v, "window_s")
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> RateLimit:
+        if self.rpm is None and self.tpm is None:
+            raise ValueError(f"rate_limit {self.target!r}: give rpm=, tpm= or both")
+        return self
+
+
+class Budget(_Frozen):
+    """A USD spend limit over a fixed window (aligned to the epoch in UTC: ``"1d"`` resets at
+    midnight UTC). ``per`` names a call tag (``tags={"team": "a"}``): each value has its own
+    budget; without ``per`` the budget is the router's. Below ``downgrade_below`` (a share of
+    ``usd`` left), only the cheapest candidates stay in the plan."""
+
+    usd: float = Field(gt=0)
+    window_s: float = Field(86400.0, alias="window")
+    per: str | None = Field(None, min_length=1)
+    name: str | None = Field(None, min_length=1)
+    downgrade_below: float = Field(0.2, ge=0, le=1)
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False
+    )
+
+    @field_validator("window_s", mode="before")
+    @classmethod
+    def _window(cls, v: Any) -> float:
+        return parse_window(v, "window")
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        return f"per-{self.per}" if self.per else "router"
+
+
 class RoutingPolicy(_Frozen):
     strategy: RoutingStrategy = RoutingStrategy.BALANCED
     allowed: tuple[str, ...] | None = Field(None, alias="allow")
@@ -207,6 +278,10 @@ class RoutingPolicy(_Frozen):
     race_: RaceConfig | None = Field(None, alias="race")
     resume_streams_: bool = Field(False, alias="resume_streams")
     max_cost_per_request: float | None = Field(None, gt=0)
+    # limits (smartroute.limits)
+    rate_limits: tuple[RateLimit, ...] = ()
+    budgets: tuple[Budget, ...] = ()
+    when_rate_limited_: Literal["fallback", "wait"] = Field("fallback", alias="when_rate_limited")
 
     model_config = ConfigDict(
         frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False
@@ -227,6 +302,43 @@ class RoutingPolicy(_Frozen):
             if not isinstance(n, str) or not n.strip():
                 raise ValueError(f"{info.field_name}: model names must be non-empty strings")
         return names
+
+    @field_validator("rate_limits", "budgets", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any, info: Any) -> Any:
+        """A single limit may be written without the list; its problems are named by field."""
+        if not isinstance(v, Mapping):
+            return v
+        model = RateLimit if info.field_name == "rate_limits" else Budget
+        try:
+            model.model_validate(v)
+        except ValidationError as exc:
+            clauses = []
+            for err in exc.errors(include_url=False):
+                where = ".".join(str(x) for x in (info.field_name, *err["loc"]))
+                msg = str(err["msg"]).removeprefix("Value error, ")
+                msg = msg.split(": ", 1)[1] if msg.split(": ", 1)[0] in where else msg
+                clauses.append(f"{where}: {msg}")
+            raise ValueError("; ".join(clauses)) from None
+        return [v]
+
+    @model_validator(mode="after")
+    def _unique_limits(self) -> RoutingPolicy:
+        seen: set[str] = set()
+        for i, rl in enumerate(self.rate_limits):
+            if rl.target in seen:
+                raise ValueError(
+                    f"rate_limits[{i}]: a second limit on {rl.target!r}; give rpm and tpm in one"
+                )
+            seen.add(rl.target)
+        labels: set[str] = set()
+        for i, b in enumerate(self.budgets):
+            if b.label in labels:
+                raise ValueError(
+                    f"budgets[{i}]: a second budget named {b.label!r}; give it another name="
+                )
+            labels.add(b.label)
+        return self
 
     @field_validator("strategy", mode="before")
     @classmethod
@@ -374,6 +486,42 @@ class RoutingPolicy(_Frozen):
 
     def cost_cap(self, usd_per_request: float | None) -> RoutingPolicy:
         return self._with(max_cost_per_request=usd_per_request)
+
+    def rate_limit(
+        self,
+        target_or_model: str,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        *,
+        window: float | str = 60.0,
+    ) -> RoutingPolicy:
+        """Limit requests and/or tokens per minute (or per ``window``) on a target or every
+        target of a model; replaces an earlier limit on the same name."""
+        rl = {"target": target_or_model, "rpm": rpm, "tpm": tpm, "window_s": window}
+        kept = [r.model_dump() for r in self.rate_limits if r.target != target_or_model]
+        return self._with(rate_limits=[*kept, rl])
+
+    def when_rate_limited(self, mode: Literal["fallback", "wait"]) -> RoutingPolicy:
+        """Every candidate at its rate limit: fall back / fail now, or wait for the earliest
+        slot when the deadline allows."""
+        return self._with(when_rate_limited_=mode)
+
+    def budget(
+        self,
+        usd: float,
+        window: float | str = "1d",
+        *,
+        per: str | None = None,
+        name: str | None = None,
+        downgrade_below: float = 0.2,
+    ) -> RoutingPolicy:
+        """A spend limit in USD per ``window``, for the router or per value of the call tag
+        ``per``; replaces an earlier budget with the same name."""
+        spec = {"usd": usd, "window": window, "per": per, "name": name,
+                "downgrade_below": downgrade_below}
+        label = name or (f"per-{per}" if per else "router")
+        kept = [x.model_dump(by_alias=True) for x in self.budgets if x.label != label]
+        return self._with(budgets=[*kept, spec])
 
     def adaptive_config(self, **kwargs: Any) -> RoutingPolicy:
         return self._with(adaptive={**self.adaptive.model_dump(), **kwargs})

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from smartroute import catalog
 from smartroute.breaker import CircuitBreakers
 from smartroute.capability import ProviderCapability
-from smartroute.errors import CircuitOpenError, ConfigurationError, NoCandidatesError
+from smartroute.errors import (
+    CircuitOpenError,
+    ConfigurationError,
+    NoCandidatesError,
+    RateLimitExceeded,
+)
 from smartroute.execution import Executor
 from smartroute.features import ComplexityClassifier, RequestFeatures, analyze
 from smartroute.feedback import FeedbackLoop, QualityScorer
+from smartroute.limits import Limiter, check_tags
 from smartroute.plan import Exclusion, Profile, RoutingPlan, settle_prices
 from smartroute.policy import RoutingPolicy
 from smartroute.request import ChatRequest, RequestLike, to_request
@@ -21,6 +27,9 @@ from smartroute.response import ChatChunk, ChatResponse
 from smartroute.state import FailSafeStore, InMemoryStateStore, StateStore
 from smartroute.strategies import build_strategy
 from smartroute.target import Target
+
+
+Tags = Mapping[str, str] | None
 
 
 class Router:
@@ -70,6 +79,10 @@ class Router:
         )
         self._rank_text = getattr(self.strategy, "rank_text", None)
         self.breakers = CircuitBreakers(self.policy.circuit, self.state, self.wall_clock)
+        # rate limits and budgets: on the store's Redis when it offers one, else in-process
+        self.limiter: Limiter | None = None
+        if self.policy.rate_limits or self.policy.budgets:
+            self.limiter = Limiter(self.policy, self._profiles, self.state, self.wall_clock)
         self.executor = Executor(self)
 
     def _build_profiles(self) -> list[Profile]:
@@ -129,18 +142,26 @@ class Router:
     def features(self, request: RequestLike) -> RequestFeatures:
         return analyze(to_request(request), self.classifier)
 
-    def plan(self, request: RequestLike | None = None, /, **kwargs: Any) -> RoutingPlan:
+    def plan(
+        self,
+        request: RequestLike | None = None,
+        /,
+        *,
+        tags: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> RoutingPlan:
         """Rank the targets for ``request``; pure computation, no I/O.
 
         ``kwargs`` are request fields, ours or OpenAI's (``messages=``, ``max_tokens=``, ...).
         ``model=`` pins the target it names; a name that is no target's (a model written for
-        another client) is ignored, and the plan says so in ``explanation["model"]``."""
+        another client) is ignored, and the plan says so in ``explanation["model"]``. ``tags``
+        are the call's (e.g. ``{"team": "a"}``), which per-key budgets are kept by."""
         ignored = self._foreign_model(kwargs) if "model" in kwargs else None
         if ignored is not None:
             kwargs = {k: v for k, v in kwargs.items() if k != "model"}
         req = to_request(request, **kwargs)
         features = analyze(req, self.classifier)
-        eligible, excluded = self._filter(features)
+        eligible, excluded = self._filter(features, check_tags(tags))
         if not eligible:
             raise NoCandidatesError(excluded)
         if self._rank_text is not None:
@@ -166,7 +187,9 @@ class Router:
             return None
         return model
 
-    def _filter(self, f: RequestFeatures) -> tuple[list[Profile], list[Exclusion]]:
+    def _filter(
+        self, f: RequestFeatures, tags: dict[str, str] | None = None
+    ) -> tuple[list[Profile], list[Exclusion]]:
         eligible: list[Profile] = []
         excluded: list[Exclusion] = []
         requested_out = f.output_tokens if f.requested_output else 0
@@ -207,6 +230,13 @@ class Router:
                 eligible.append(p)
             else:
                 excluded.append(Exclusion(p.name, p.model, reason))
+        if self.limiter is not None and eligible:
+            try:
+                eligible, limited = self.limiter.filter(eligible, f, tags)
+            except RateLimitExceeded as err:
+                err.exclusions[:0] = excluded
+                raise
+            excluded.extend(limited)
         if not eligible and blocked:
             waiting = [p.name for p in self._profiles if _only_breaker(p, excluded)]
             if waiting:
@@ -218,33 +248,63 @@ class Router:
 
     # --- calling -----------------------------------------------------------------------------
 
-    def chat(self, request: RequestLike | None = None, /, **kwargs: Any) -> ChatResponse:
+    def chat(
+        self, request: RequestLike | None = None, /, *, tags: Tags = None, **kwargs: Any
+    ) -> ChatResponse:
         """One answer. ``request`` is a prompt, messages or a :class:`ChatRequest`; or give
         OpenAI's ``chat.completions.create`` keywords as they are (``messages=``, ``tools=``,
-        ``max_tokens=``, ...): ``router.chat(**kwargs_written_for_openai)``."""
-        return self.executor.complete(self._plan_or_wait(request, kwargs))
+        ``max_tokens=``, ...): ``router.chat(**kwargs_written_for_openai)``. ``tags`` (e.g.
+        ``{"team": "a"}``) select per-key budgets."""
+        t = check_tags(tags)
+        started = self.clock()
+        while True:
+            plan = self._plan_or_wait(request, kwargs, t, started)
+            try:
+                return self.executor.complete(plan, t)
+            except RateLimitExceeded as err:  # another process took the last slot first
+                delay = self._limit_wait(err, started)
+                if delay is None:
+                    raise
+                time.sleep(delay)
 
-    async def achat(self, request: RequestLike | None = None, /, **kwargs: Any) -> ChatResponse:
-        return await self.executor.acomplete(await self._aplan_or_wait(request, kwargs))
+    async def achat(
+        self, request: RequestLike | None = None, /, *, tags: Tags = None, **kwargs: Any
+    ) -> ChatResponse:
+        t = check_tags(tags)
+        started = self.clock()
+        while True:
+            plan = await self._aplan_or_wait(request, kwargs, t, started)
+            try:
+                return await self.executor.acomplete(plan, t)
+            except RateLimitExceeded as err:
+                delay = self._limit_wait(err, started)
+                if delay is None:
+                    raise
+                await asyncio.sleep(delay)
 
-    def stream(self, request: RequestLike | None = None, /, **kwargs: Any) -> Iterator[ChatChunk]:
+    def stream(
+        self, request: RequestLike | None = None, /, *, tags: Tags = None, **kwargs: Any
+    ) -> Iterator[ChatChunk]:
         """Chunks as they arrive; the last chunk carries the ``decision``. OpenAI's
         ``stream=True`` is accepted (and implied)."""
         kwargs.pop("stream", None)
-        return self.executor.stream(self._plan_or_wait(request, kwargs))
+        t = check_tags(tags)
+        return self.executor.stream(self._plan_or_wait(request, kwargs, t), t)
 
     def astream(
-        self, request: RequestLike | None = None, /, **kwargs: Any
+        self, request: RequestLike | None = None, /, *, tags: Tags = None, **kwargs: Any
     ) -> AsyncIterator[ChatChunk]:
         kwargs.pop("stream", None)
-        if self.policy.circuit.when_all_open == "wait":
-            return self._astream_after_wait(request, kwargs)
-        return self.executor.astream(self.plan(request, **kwargs))
+        t = check_tags(tags)
+        if self.policy.circuit.when_all_open == "wait" or self.policy.when_rate_limited_ == "wait":
+            return self._astream_after_wait(request, kwargs, t)
+        return self.executor.astream(self.plan(request, tags=t, **kwargs), t)
 
     async def _astream_after_wait(
-        self, request: RequestLike | None, kwargs: dict[str, Any]
+        self, request: RequestLike | None, kwargs: dict[str, Any], tags: dict[str, str] | None
     ) -> AsyncIterator[ChatChunk]:
-        async for chunk in self.executor.astream(await self._aplan_or_wait(request, kwargs)):
+        plan = await self._aplan_or_wait(request, kwargs, tags)
+        async for chunk in self.executor.astream(plan, tags):
             yield chunk
 
     # --- every circuit open: fail fast, or wait for the earliest recovery ----------------------
@@ -262,31 +322,63 @@ class Router:
         # poll: a half-open probe in flight may settle long before its lease runs out
         return min(max(err.retry_after_s, 0.01), 0.25, left)
 
+    def _limit_wait(self, err: RateLimitExceeded, started: float) -> float | None:
+        """Every candidate at its rate limit: how long to wait for the earliest slot, or None
+        to raise now (``when_rate_limited="fallback"``, or the deadline would not allow it;
+        without a deadline a call waits at most 60 s)."""
+        if self.policy.when_rate_limited_ != "wait" or err.retry_after_s is None:
+            return None
+        budget = self.policy.deadline_s or 60.0
+        left = started + budget - self.clock()
+        if err.retry_after_s >= left:
+            return None
+        return min(max(err.retry_after_s, 0.01), 1.0, left)
+
     def _try_plan(
-        self, request: RequestLike | None, kwargs: dict[str, Any], started: float
+        self,
+        request: RequestLike | None,
+        kwargs: dict[str, Any],
+        started: float,
+        tags: dict[str, str] | None = None,
     ) -> RoutingPlan | float:
-        """The plan, or how long to wait before trying again (``when_all_open="wait"``)."""
+        """The plan, or how long to wait before trying again (``when_all_open="wait"``, or
+        ``when_rate_limited="wait"``)."""
         try:
-            plan = self.plan(request, **kwargs)
+            plan = self.plan(request, tags=tags, **kwargs)
         except CircuitOpenError as err:
             delay = self._wait_step(err, started)
+            if delay is None:
+                raise
+            return delay
+        except RateLimitExceeded as err:
+            delay = self._limit_wait(err, started)
             if delay is None:
                 raise
             return delay
         plan.started_at = started
         return plan
 
-    def _plan_or_wait(self, request: RequestLike | None, kwargs: dict[str, Any]) -> RoutingPlan:
-        started = self.clock()
-        while isinstance(step := self._try_plan(request, kwargs, started), float):
+    def _plan_or_wait(
+        self,
+        request: RequestLike | None,
+        kwargs: dict[str, Any],
+        tags: dict[str, str] | None = None,
+        started: float | None = None,
+    ) -> RoutingPlan:
+        started = self.clock() if started is None else started
+        while isinstance(step := self._try_plan(request, kwargs, started, tags), float):
             time.sleep(step)
         return step
 
     async def _aplan_or_wait(
-        self, request: RequestLike | None, kwargs: dict[str, Any]
+        self,
+        request: RequestLike | None,
+        kwargs: dict[str, Any],
+        tags: dict[str, str] | None = None,
+        started: float | None = None,
     ) -> RoutingPlan:
-        started = self.clock()
-        while isinstance(step := self._try_plan(request, kwargs, started), float):
+        started = self.clock() if started is None else started
+        while isinstance(step := self._try_plan(request, kwargs, started, tags), float):
             await asyncio.sleep(step)
         return step
 

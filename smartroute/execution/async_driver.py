@@ -76,8 +76,10 @@ async def acomplete_once(
     return resp, None
 
 
-async def astream(ex: Executor, plan: RoutingPlan) -> AsyncIterator[ChatChunk]:
-    call = Call(ex, plan)  # on the first anext(): the deadline starts when reading does
+async def astream(
+    ex: Executor, plan: RoutingPlan, tags: dict[str, str] | None = None
+) -> AsyncIterator[ChatChunk]:
+    call = Call(ex, plan, tags)  # on the first anext(): the deadline starts when reading does
     try:
         if call.policy.racing is not None:
             from smartroute.race import AsyncRace

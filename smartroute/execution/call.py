@@ -15,10 +15,12 @@ from smartroute.errors import (
     CircuitOpenError,
     ErrorKind,
     ProviderError,
+    RateLimitExceeded,
     provider_error,
 )
 from smartroute.execution.lease import Lease
 from smartroute.feedback import Outcome
+from smartroute.limits import Hold as Hold_
 from smartroute.plan import Candidate, Exclusion, RoutingPlan
 from smartroute.policy import ErrorAction, RoutingPolicy
 from smartroute.request import ChatRequest, Message
@@ -27,6 +29,7 @@ from smartroute.target import AttemptOptions
 
 if TYPE_CHECKING:
     from smartroute.execution.executor import Executor
+    from smartroute.limits import Hold, Refusal
 
 log = logging.getLogger("smartroute")
 
@@ -74,8 +77,14 @@ def as_provider_error(exc: BaseException, c: Candidate) -> ProviderError:
 class Call:
     """The state of one routed call, shared by every driver."""
 
-    def __init__(self, ex: Executor, plan: RoutingPlan) -> None:
+    def __init__(
+        self, ex: Executor, plan: RoutingPlan, tags: dict[str, str] | None = None
+    ) -> None:
         self.ex = ex
+        self.tags = tags
+        self.limiter = ex.router.limiter
+        self.holds: dict[str, Hold] = {}  # reserved for an admitted candidate, not begun yet
+        self.refusals: list[Refusal] = []
         self.plan = plan
         self.policy = ex.router.policy
         self.clock = ex.router.clock
@@ -112,8 +121,32 @@ class Call:
                 self._skipped(c)
                 continue
             self.held.append(c.name)
+            if self.limiter is not None and not self._reserve(c):
+                continue
             return c
         return None
+
+    def _reserve(self, c: Candidate) -> bool:
+        """Reserve ``c``'s rate limits and budgets for one attempt (one round trip); refused,
+        its breaker slot is given back and the call moves on."""
+        assert self.limiter is not None
+        got = self.limiter.reserve(c.profile, self.plan.features, self.tags)
+        if isinstance(got, Hold_):
+            self.holds[c.name] = got
+            return True
+        self.refusals.append(got)
+        self._give_back(c.name)
+        self.attempts.append(
+            Attempt(
+                target=c.name,
+                model=c.model,
+                provider=c.profile.provider,
+                started_s=self.clock() - self.t0,
+                error_kind=ErrorKind.RATE_LIMITED if got.error is None else None,
+                message=f"skipped: {got.reason}"[:300],
+            )
+        )
+        return False
 
     def readmit(self, c: Candidate) -> bool:
         """Before retrying ``c``: the breaker decides again (the failure just recorded may have
@@ -122,7 +155,7 @@ class Call:
             self._skipped(c)
             return False
         self.held.append(c.name)
-        return True
+        return self.limiter is None or self._reserve(c)
 
     def _skipped(self, c: Candidate) -> None:
         self.attempts.append(
@@ -192,7 +225,8 @@ class Call:
         self.started += 1
         att = Attempt.start(c.name, c.model, c.profile.provider, self.clock() - self.t0, hedge)
         self.attempts.append(att)
-        lease = Lease(c, att, self.ex.breakers, self.ex.router.feedback)
+        hold = self.holds.pop(c.name, None) if self.holds else None
+        lease = Lease(c, att, self.ex.breakers, self.ex.router.feedback, hold)
         self.leases.append(lease)
         return lease
 
@@ -200,6 +234,9 @@ class Call:
         if name in self.held:
             self.held.remove(name)
             self.ex.breakers.release(name)
+            hold = self.holds.pop(name, None) if self.holds else None
+            if hold is not None:
+                hold.settle(None, "unused")
 
     def close(self) -> None:
         """The call is over, however it ended: release every slot and attempt still held."""
@@ -369,7 +406,18 @@ class Call:
             explanation=plan.explanation,
         )
 
-    def exhausted(self, why: str | None = None) -> AllTargetsFailed:
+    def exhausted(self, why: str | None = None) -> Exception:
+        if self.refusals and not self.started:
+            # nothing was sent: every candidate left was at a limit when its turn came
+            budget = next((r.error for r in self.refusals if r.error is not None), None)
+            waits = [r.frees_in_s for r in self.refusals if r.frees_in_s is not None]
+            if budget is not None and not waits:
+                return budget
+            exclusions = [
+                *self.plan.excluded,
+                *(Exclusion(r.target, r.model, r.reason) for r in self.refusals),
+            ]
+            return RateLimitExceeded(exclusions, min(waits) if waits else None)
         if self.attempts and all(a.error_kind is ErrorKind.CIRCUIT_OPEN for a in self.attempts):
             # nothing was sent: every candidate's circuit refused (e.g. half-open, probe in flight)
             exclusions = [

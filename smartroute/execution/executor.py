@@ -20,14 +20,22 @@ class Executor:
         self.breakers = router.breakers
         self.fixed_options = attempt_options(router.policy, None)
 
-    def complete(self, plan: RoutingPlan) -> ChatResponse:
-        return sync_driver.complete(Call(self, plan))
+    # ``tags``: the call's tags (budgets per key), checked by the router
 
-    async def acomplete(self, plan: RoutingPlan) -> ChatResponse:
-        return await async_driver.acomplete(Call(self, plan))
+    def complete(self, plan: RoutingPlan, tags: dict[str, str] | None = None) -> ChatResponse:
+        return sync_driver.complete(Call(self, plan, tags))
 
-    def stream(self, plan: RoutingPlan) -> Iterator[ChatChunk]:
-        return sync_driver.stream(self, plan)
+    async def acomplete(
+        self, plan: RoutingPlan, tags: dict[str, str] | None = None
+    ) -> ChatResponse:
+        return await async_driver.acomplete(Call(self, plan, tags))
 
-    def astream(self, plan: RoutingPlan) -> AsyncIterator[ChatChunk]:
-        return async_driver.astream(self, plan)
+    def stream(
+        self, plan: RoutingPlan, tags: dict[str, str] | None = None
+    ) -> Iterator[ChatChunk]:
+        return sync_driver.stream(self, plan, tags)
+
+    def astream(
+        self, plan: RoutingPlan, tags: dict[str, str] | None = None
+    ) -> AsyncIterator[ChatChunk]:
+        return async_driver.astream(self, plan, tags)

@@ -72,8 +72,10 @@ def stream_once(call: Call, lease: Lease, request: ChatRequest, ttft: Box) -> It
     return timed(lease.c.target.stream(request, call.options()), call, ttft)
 
 
-def stream(ex: Executor, plan: RoutingPlan) -> Iterator[ChatChunk]:
-    call = Call(ex, plan)  # on the first next(): the deadline starts when reading does
+def stream(
+    ex: Executor, plan: RoutingPlan, tags: dict[str, str] | None = None
+) -> Iterator[ChatChunk]:
+    call = Call(ex, plan, tags)  # on the first next(): the deadline starts when reading does
     try:
         if call.policy.racing is not None:
             from smartroute.race import SyncRace
