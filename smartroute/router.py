@@ -28,7 +28,6 @@ from smartroute.state import FailSafeStore, InMemoryStateStore, StateStore
 from smartroute.strategies import build_strategy
 from smartroute.target import Target
 
-
 Tags = Mapping[str, str] | None
 
 
