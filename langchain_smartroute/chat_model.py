@@ -7,10 +7,18 @@ callbacks, tracing and ``astream_events`` see exactly one chat-model run per rou
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextvars import ContextVar
 from operator import itemgetter
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, cast
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
@@ -332,7 +340,7 @@ class SmartRouterChatModel(BaseChatModel):
         stop: list[str] | None = None,
         **kwargs: Any,
     ) -> Iterator[AIMessageChunk]:
-        chunks = super().stream(input, config, stop=stop, **kwargs)
+        chunks = cast(Generator[AIMessageChunk], super().stream(input, config, stop=stop, **kwargs))
         # the trace metadata is made on the first step; set and reset within that step
         token = _PENDING.set(self._convert_input(input).to_messages())
         try:
@@ -355,7 +363,9 @@ class SmartRouterChatModel(BaseChatModel):
         stop: list[str] | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[AIMessageChunk]:
-        chunks = super().astream(input, config, stop=stop, **kwargs)
+        chunks = cast(
+            AsyncGenerator[AIMessageChunk], super().astream(input, config, stop=stop, **kwargs)
+        )
         token = _PENDING.set(self._convert_input(input).to_messages())
         try:
             first = await anext(chunks, None)

@@ -112,8 +112,8 @@ def as_target(candidate: Candidate, name: str | None = None) -> LlamaIndexTarget
         )
     raise ConfigurationError(
         f"candidate {type(candidate).__name__} is neither a LlamaIndex LLM nor a smartroute "
-        "Target nor a model name; pass e.g. OpenAI(model=...), \"gpt-4o\", a smartroute provider, or "
-        "LlamaIndexTarget(llm, ...)"
+        "Target nor a model name; pass e.g. OpenAI(model=...), \"gpt-4o\", a smartroute "
+        "provider, or LlamaIndexTarget(llm, ...)"
     )
 
 
