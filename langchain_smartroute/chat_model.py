@@ -219,6 +219,11 @@ class SmartRouterChatModel(BaseChatModel):
         """Targets for the candidates given as model names, built together so that one
         ``api_key`` goes only to the vendor it belongs to."""
         named = [(obj, name) for obj, name, _ in entries if isinstance(obj, str)]
+        caps = {
+            obj: _as_capability(given if given is not None else self.capabilities.get(name or obj))
+            for obj, name, given in entries
+            if isinstance(obj, str)
+        }
         if not named:
             if self.base_url is not None:
                 raise ConfigurationError(
@@ -232,7 +237,7 @@ class SmartRouterChatModel(BaseChatModel):
         return list(
             for_models(
                 [m for m, _ in named],
-                {m: _as_capability(self.capabilities.get(m)) for m, _ in named},
+                caps,
                 api_key=self.api_key,
                 base_url=self.base_url,
                 names=[n for _, n in named],
