@@ -7,9 +7,18 @@ callbacks, tracing and ``astream_events`` see exactly one chat-model run per rou
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextvars import ContextVar
 from operator import itemgetter
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, cast
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
@@ -22,12 +31,19 @@ from langchain_core.output_parsers.openai_tools import (
     PydanticToolsParser,
 )
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableMap, RunnablePassthrough
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
 from langchain_core.utils.utils import secret_from_env
-from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 
 from langchain_smartroute.errors import to_langchain_error
 from langchain_smartroute.messages import ai_chunk, ai_message, to_request, usage_metadata
@@ -35,12 +51,19 @@ from langchain_smartroute.profiles import capability_for, merge_profiles, profil
 from langchain_smartroute.target import _ANSWER_KEYS, CALL_KEY, LangChainCall, LangChainTarget
 from smartroute.capability import ProviderCapability
 from smartroute.errors import ConfigurationError
+from smartroute.features import estimate_tokens
 from smartroute.limits import pick_tags
-from smartroute.policy import RoutingPolicy
+from smartroute.policy import RoutingPolicy, RoutingStrategy
 from smartroute.request import ChatRequest
 from smartroute.response import ChatChunk, ChatResponse
 from smartroute.router import Router
 from smartroute.target import Target
+
+_PENDING: ContextVar[list[BaseMessage] | None] = ContextVar("smartroute_lc_messages", default=None)
+# rankings that draw or advance state on every plan: only the call itself may plan them
+_STATEFUL = frozenset(
+    {RoutingStrategy.ADAPTIVE, RoutingStrategy.WEIGHTED, RoutingStrategy.ROUND_ROBIN}
+)
 
 StructuredMethod = Literal["function_calling", "json_schema", "json_mode"]
 _TOOL_KEYS = ("tools", "tool_choice", "strict", "parallel_tool_calls")
@@ -88,9 +111,23 @@ class SmartRouterChatModel(BaseChatModel):
     api_key: SecretStr | None = Field(
         default_factory=secret_from_env("SMARTROUTE_API_KEY", default=None), exclude=True
     )
-    """Key for candidates given as catalog model names (smartroute's HTTP providers)."""
+    """Key for candidates given as catalog model names (smartroute's HTTP providers). One key
+    belongs to one vendor: it is refused when those names are served by several vendors."""
+    base_url: str | None = Field(default=None, exclude=True)
+    """Endpoint for candidates given as model names (an OpenAI-compatible proxy, say); a host
+    other than the vendor's own needs ``api_key`` (vendor keys only go to their vendor)."""
 
     _router: Router = PrivateAttr()
+
+    def __init__(self, **kwargs: Any) -> None:
+        try:
+            super().__init__(**kwargs)
+        except ValidationError as exc:
+            # pydantic would show the whole input (the key too) beside our own message
+            cause = _configuration_error(exc)
+            if cause is None:
+                raise
+            raise cause from None
 
     @property
     def lc_secrets(self) -> dict[str, str]:
@@ -130,18 +167,11 @@ class SmartRouterChatModel(BaseChatModel):
     def _targets(self) -> list[Target]:
         targets: list[Target] = []
         seen: set[str] = set()
-        for i, entry in enumerate(self.candidates):
-            name: str | None = None
-            given: Any = None
-            obj = entry
-            if isinstance(entry, Mapping):
-                if "model" not in entry:
-                    raise ConfigurationError(
-                        f"candidates[{i}]: a mapping needs 'model' (a chat model or target)"
-                    )
-                obj, name, given = entry["model"], entry.get("name"), entry.get("capability")
+        entries = [self._entry(i, e) for i, e in enumerate(self.candidates)]
+        resolved = iter(self._providers_for(entries))
+        for i, (obj, name, given) in enumerate(entries):
             if isinstance(obj, str):
-                obj = self._provider_for(obj, i)
+                obj, name = next(resolved), None
             if isinstance(obj, BaseChatModel):
                 probe = LangChainTarget(obj, ProviderCapability(), name=name)
                 name = _unique(probe.name, seen)
@@ -176,22 +206,46 @@ class SmartRouterChatModel(BaseChatModel):
             self.policy = policy
         return targets
 
-    def _provider_for(self, model: str, i: int) -> Target:
-        try:
-            from smartroute.providers import for_model
-        except ImportError as exc:  # pragma: no cover - depends on the installation
-            raise ConfigurationError(
-                f"candidates[{i}]: {model!r} names a model, but smartroute's HTTP providers "
-                "are unavailable; pass a chat model or target instead"
-            ) from exc
-        cap = self.capabilities.get(model)
-        kwargs: dict[str, Any] = {}
-        if self.api_key is not None:
-            kwargs["api_key"] = self.api_key
-        try:
-            return for_model(model, cap, **kwargs)  # type: ignore[arg-type]
-        except TypeError:
-            return for_model(model, cap)  # type: ignore[arg-type]
+    @staticmethod
+    def _entry(i: int, entry: Any) -> tuple[Any, str | None, Any]:
+        if isinstance(entry, Mapping):
+            if "model" not in entry:
+                raise ConfigurationError(
+                    f"candidates[{i}]: a mapping needs 'model' (a chat model or target)"
+                )
+            return entry["model"], entry.get("name"), entry.get("capability")
+        return entry, None, None
+
+    def _providers_for(self, entries: list[tuple[Any, str | None, Any]]) -> list[Target]:
+        """Targets for the candidates given as model names, built together so that one
+        ``api_key`` goes only to the vendor it belongs to."""
+        named = [(obj, name) for obj, name, _ in entries if isinstance(obj, str)]
+        caps = {
+            obj: _as_capability(given if given is not None else self.capabilities.get(name or obj))
+            for obj, name, given in entries
+            if isinstance(obj, str)
+        }
+        if not named:
+            if self.base_url is not None:
+                raise ConfigurationError(
+                    "SmartRouterChatModel: base_url= applies to candidates given as model "
+                    "names, and there are none; configure each chat model's own base URL"
+                )
+            return []
+        from smartroute.providers.registry import for_models
+
+        explicit = "api_key" in self.model_fields_set
+        return list(
+            for_models(
+                [m for m, _ in named],
+                caps,
+                api_key=self.api_key,
+                base_url=self.base_url,
+                names=[n for _, n in named],
+                where="SmartRouterChatModel",
+                key_source="api_key=" if explicit else "SMARTROUTE_API_KEY",
+            )
+        )
 
     @staticmethod
     def _candidate_profile(target: Target, cap: ProviderCapability) -> ModelProfile:
@@ -227,9 +281,10 @@ class SmartRouterChatModel(BaseChatModel):
         }
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        provider, model = self._first_choice(stop, kwargs)
         params = LangSmithParams(
-            ls_provider="smartroute",
-            ls_model_name=kwargs.get("model") or self.model_name,
+            ls_provider=provider,
+            ls_model_name=kwargs.get("model") or model,
             ls_model_type="chat",
         )
         temperature = kwargs.get("temperature", self.temperature)
@@ -241,6 +296,113 @@ class SmartRouterChatModel(BaseChatModel):
         if stop or self.stop:
             params["ls_stop"] = stop or self.stop
         return params
+
+    def _first_choice(self, stop: list[str] | None, kwargs: dict[str, Any]) -> tuple[str, str]:
+        """Provider and model of the candidate the router plans to call first, so tracing
+        tools can price the run; ``("smartroute", model_name)`` when that is not known."""
+        messages = _PENDING.get()
+        unknown = ("smartroute", self.model_name)
+        if (
+            messages is None
+            or "model_name" in self.model_fields_set
+            or self._router.policy.strategy in _STATEFUL
+        ):
+            return unknown
+        try:
+            request, _ = self._request(messages, stop, None, False, kwargs)
+            target = self._router.plan(request).first.target
+        except Exception:  # no candidate fits, or all are resting: the call reports it
+            return unknown
+        if isinstance(target, LangChainTarget):
+            try:
+                own = target.chat_model._get_ls_params()
+            except Exception:
+                own = LangSmithParams()
+            return own.get("ls_provider") or "smartroute", own.get("ls_model_name") or target.model
+        return str(getattr(target, "provider", None) or "smartroute"), target.model
+
+    # The messages of the call being set up; LangChain asks for the trace metadata before the
+    # messages reach ``_generate``/``_stream``, so they are parked here for ``_first_choice``.
+
+    def generate(self, messages: list[list[BaseMessage]], *args: Any, **kwargs: Any) -> Any:
+        token = _PENDING.set(messages[0] if len(messages) == 1 else None)
+        try:
+            return super().generate(messages, *args, **kwargs)
+        finally:
+            _PENDING.reset(token)
+
+    async def agenerate(self, messages: list[list[BaseMessage]], *args: Any, **kwargs: Any) -> Any:
+        token = _PENDING.set(messages[0] if len(messages) == 1 else None)
+        try:
+            return await super().agenerate(messages, *args, **kwargs)
+        finally:
+            _PENDING.reset(token)
+
+    def stream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[AIMessageChunk]:
+        chunks = cast(Generator[AIMessageChunk], super().stream(input, config, stop=stop, **kwargs))
+        # the trace metadata is made on the first step; set and reset within that step
+        token = _PENDING.set(self._convert_input(input).to_messages())
+        try:
+            first = next(chunks, None)
+        finally:
+            _PENDING.reset(token)
+        if first is None:
+            return
+        try:
+            yield first
+            yield from chunks
+        finally:
+            chunks.close()
+
+    async def astream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[AIMessageChunk]:
+        chunks = cast(
+            AsyncGenerator[AIMessageChunk], super().astream(input, config, stop=stop, **kwargs)
+        )
+        token = _PENDING.set(self._convert_input(input).to_messages())
+        try:
+            first = await anext(chunks, None)
+        finally:
+            _PENDING.reset(token)
+        if first is None:
+            return
+        try:
+            yield first
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            await chunks.aclose()
+
+    # --- token counting -------------------------------------------------------------------
+
+    def get_num_tokens(self, text: str) -> int:
+        """smartroute's own estimate (the one routing uses), so counting needs no tokenizer
+        download; ``custom_get_token_ids`` still wins when given."""
+        if self.custom_get_token_ids is not None:
+            return len(self.custom_get_token_ids(text))
+        return estimate_tokens(text)
+
+    def get_num_tokens_from_messages(
+        self, messages: list[BaseMessage], tools: Sequence[Any] | None = None
+    ) -> int:
+        """The prompt size the router plans with (messages, per-message overhead, tools)."""
+        if self.custom_get_token_ids is not None:
+            return super().get_num_tokens_from_messages(messages, tools)
+        specs = [t if _is_openai_tool(t) else convert_to_openai_tool(t) for t in tools or ()]
+        return self._router.features(to_request(messages, tools=specs)).prompt_tokens
 
     # --- tools and structured output ------------------------------------------------------
 
@@ -496,6 +658,20 @@ def _unique(name: str, seen: set[str]) -> str:
         candidate = f"{name}#{n}"
     seen.add(candidate)
     return candidate
+
+
+def _configuration_error(exc: ValidationError) -> ConfigurationError | None:
+    for error in exc.errors():
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, ConfigurationError):
+            return cause
+    return None
+
+
+def _as_capability(cap: ProviderCapability | Mapping[str, Any] | None) -> ProviderCapability | None:
+    if cap is None or isinstance(cap, ProviderCapability):
+        return cap
+    return ProviderCapability.model_validate(dict(cap))
 
 
 def _is_openai_tool(tool: Any) -> bool:

@@ -28,7 +28,7 @@ from llama_index.core.base.llms.types import (
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM, ToolSelection
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, SecretStr
 
 from llamaindex_smartroute.calls import PIN_KWARG, build_request, selections_of, tools_kwargs
 from llamaindex_smartroute.provider_llm import TargetLLM
@@ -53,13 +53,52 @@ from smartroute.target import Target
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
 
-Candidate = LLM | Target | LlamaIndexTarget
-Candidates = Sequence[Candidate] | Mapping[str, LLM | Target]
+Candidate = LLM | Target | LlamaIndexTarget | str
+Candidates = Sequence[Candidate] | Mapping[str, LLM | Target | str]
+
+
+def with_providers(
+    candidates: Candidates,
+    *,
+    api_key: str | SecretStr | None = None,
+    base_url: str | None = None,
+) -> Candidates:
+    """``candidates`` with each model name (``"gpt-4o"``) replaced by smartroute's HTTP target
+    for it, built as :class:`~langchain_smartroute.SmartRouterChatModel` builds them: the
+    vendor from the catalog, one ``api_key`` only for names served by one vendor."""
+    from smartroute.providers.registry import for_models
+
+    items = list(candidates.items()) if isinstance(candidates, Mapping) else [
+        (None, c) for c in candidates
+    ]
+    named = [(k, c) for k, c in items if isinstance(c, str)]
+    if not named:
+        if api_key is not None or base_url is not None:
+            raise ConfigurationError(
+                "SmartRouterLLM: api_key= / base_url= apply to candidates given as model names, "
+                "and there are none; configure each LLM's own key and endpoint"
+            )
+        return candidates
+    built = iter(
+        for_models(
+            [c for _, c in named],
+            api_key=api_key,
+            base_url=base_url,
+            names=[k for k, _ in named],
+            where="SmartRouterLLM",
+        )
+    )
+    out = [(k, next(built) if isinstance(c, str) else c) for k, c in items]
+    if isinstance(candidates, Mapping):
+        return {k: c for k, c in out if k is not None}
+    return [c for _, c in out]
 
 
 def as_target(candidate: Candidate, name: str | None = None) -> LlamaIndexTarget:
     """Any candidate as a :class:`LlamaIndexTarget`; smartroute targets go through
     :class:`TargetLLM` so they emit LlamaIndex events like every other candidate."""
+    if isinstance(candidate, str):
+        candidate = with_providers([candidate])[0]  # type: ignore[index]
     if isinstance(candidate, LlamaIndexTarget):
         return candidate
     if isinstance(candidate, LLM):
@@ -73,7 +112,8 @@ def as_target(candidate: Candidate, name: str | None = None) -> LlamaIndexTarget
         )
     raise ConfigurationError(
         f"candidate {type(candidate).__name__} is neither a LlamaIndex LLM nor a smartroute "
-        "Target; pass e.g. OpenAI(model=...), a smartroute provider, or LlamaIndexTarget(llm, ...)"
+        "Target nor a model name; pass e.g. OpenAI(model=...), \"gpt-4o\", a smartroute "
+        "provider, or LlamaIndexTarget(llm, ...)"
     )
 
 
@@ -99,8 +139,10 @@ class SmartRouterLLM(FunctionCallingLLM):
     """A LlamaIndex function-calling LLM that picks, per call, which candidate answers.
 
     ``candidates`` are LlamaIndex LLMs (``OpenAI``, ``Anthropic``, ``OpenAILike``, any ``LLM``),
-    smartroute targets (its HTTP providers), or :class:`LlamaIndexTarget` to name a candidate or
-    give its capability; a mapping names them by key. ``policy`` is the
+    smartroute targets (its HTTP providers), model names such as ``"gpt-4o"`` (smartroute's HTTP
+    provider for the catalog's vendor, keyed from the vendor's variable, or ``api_key=`` when all
+    names share one vendor; ``base_url=`` for a compatible proxy), or :class:`LlamaIndexTarget` to
+    name a candidate or give its capability; a mapping names them by key. ``policy`` is the
     :class:`~smartroute.RoutingPolicy` (balanced by default); a ready ``router`` replaces both.
 
     ``metadata`` must hold for whichever candidate answers, so its context window and output
@@ -128,14 +170,16 @@ class SmartRouterLLM(FunctionCallingLLM):
         classifier: ComplexityClassifier | None = None,
         state: StateStore | None = None,
         callback_manager: CallbackManager | None = None,
+        api_key: str | SecretStr | None = None,
+        base_url: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(callback_manager=callback_manager or CallbackManager([]), **kwargs)
         if router is not None:
-            if candidates is not None or policy is not None:
+            if candidates is not None or policy is not None or api_key or base_url:
                 raise ConfigurationError(
                     "SmartRouterLLM: pass either router=Router(...) or candidates=[...] with an "
-                    "optional policy=, not both"
+                    "optional policy=, api_key=, base_url=, not both"
                 )
         else:
             if not candidates:
@@ -143,6 +187,7 @@ class SmartRouterLLM(FunctionCallingLLM):
                     "SmartRouterLLM: no candidates; pass candidates=[OpenAI(model=...), ...] or "
                     "router=Router(...)"
                 )
+            candidates = with_providers(candidates, api_key=api_key, base_url=base_url)
             router = Router(as_targets(candidates), policy, classifier=classifier, state=state)
         self._router = router
         self._llms = {}
@@ -395,7 +440,7 @@ class SmartRouterLLM(FunctionCallingLLM):
         return selections_of(response, error_on_no_tool_call)
 
 
-__all__ = ["PIN_KWARG", "SmartRouterLLM", "as_target", "as_targets"]
+__all__ = ["PIN_KWARG", "SmartRouterLLM", "as_target", "as_targets", "with_providers"]
 
 
 def _tags(kwargs: dict[str, Any]) -> Any:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -46,6 +48,24 @@ POINT = {"label", "knob" (cost weight), "quality", "cost_per_1k", "share": {COLU
 (one object; a JSON list of them when several policies are replayed)"""
 
 POLICIES = ("balanced", "balanced-mean", "predictor", "adaptive", "cheapest", "highest_quality")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from smartroute import __version__
+
+        console.print(f"smartroute {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="print the version"),
+    ] = False,
+) -> None:
+    """Route every LLM call to the right model: explain, evaluate and demo routing policies."""
 
 
 def _fail(message: str) -> NoReturn:
@@ -96,6 +116,11 @@ def models(
 ) -> None:
     """The built-in model catalog: tiers, prices (USD per 1M tokens), context and features."""
     from smartroute import catalog
+
+    if provider is not None and not catalog.items(provider):
+        known = sorted({cap.provider for _, cap in catalog.items() if cap.provider})
+        _fail(f"--provider {provider!r}: no such provider in the catalog; use one of "
+              f"{', '.join(known)}")
 
     table = Table(
         title=f"smartroute catalog (USD per 1M tokens, as of {catalog.prices_as_of()})",
@@ -172,6 +197,8 @@ def _progress() -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), console=err, transient=True,
+        # not a terminal: no bar, whose last frame would run into the table's title
+        disable=not err.is_terminal,
     )
 
 
@@ -210,7 +237,8 @@ def eval(
     test: Annotated[Path, typer.Option(help="test outcome table; outcomes read only to score")],
     policy: Annotated[
         list[str] | None,
-        typer.Option(help=f"repeatable; one of {', '.join(POLICIES)} (default: all but adaptive)"),
+        typer.Option(help=f"repeatable; one of {', '.join(POLICIES)} (default: all but adaptive "
+                         "and cheapest, which the cheapest baseline row already shows)"),
     ] = None,
     train_split: Annotated[str | None, typer.Option(help="keep train rows with split=")] = None,
     test_split: Annotated[str | None, typer.Option(help="keep test rows with split=")] = None,
@@ -227,7 +255,10 @@ def eval(
     from smartroute.eval.replay import evaluate, total_steps
     from smartroute.eval.tables import open_queries, read_table
 
-    names = policy or ["balanced", "balanced-mean", "predictor", "cheapest", "highest_quality"]
+    names = policy or ["balanced", "balanced-mean", "predictor", "highest_quality"]
+    for option, path in (("--json", json_out), ("--plot", plot), ("--decisions", decisions)):
+        if path is not None:
+            _writable(option, path)
     tr = _guard(lambda: read_table(train, split=train_split, task_column=task_column,
                                    drop_incomplete=drop_incomplete))
     queries = _guard(lambda: open_queries(test, split=test_split, models=tr.models,
@@ -239,22 +270,35 @@ def eval(
         ev = _guard(lambda: evaluate(specs, tr, queries, progress=lambda k: bar.advance(task, k)))
     _print_eval(ev)
     if json_out is not None:
-        json_out.write_text(json.dumps(ev.to_json(), indent=2), encoding="utf-8")
+        _guard(lambda: json_out.write_text(json.dumps(ev.to_json(), indent=2), encoding="utf-8"))
     if decisions is not None:
         docs = [r.decisions_json(ev.row_ids) for r in ev.replays.values()]
-        decisions.write_text(
-            json.dumps(docs[0] if len(docs) == 1 else docs, indent=1), encoding="utf-8"
-        )
+        text = json.dumps(docs[0] if len(docs) == 1 else docs, indent=1)
+        _guard(lambda: decisions.write_text(text, encoding="utf-8"))
     if plot is not None:
-        plot_curves(ev, plot)
+        _guard(lambda: plot_curves(ev, plot))
         err.print(f"plot written to {plot}")
+
+
+def _writable(option: str, path: Path) -> None:
+    """Refuse an output path before minutes of work, not after."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        _fail(f"{option} {path}: is a directory; give a file name")
+    if not parent.is_dir():
+        _fail(f"{option} {path}: directory {parent} does not exist; create it or pick another")
+    if not os.access(parent, os.W_OK):
+        _fail(f"{option} {path}: directory {parent} is not writable")
 
 
 def _print_eval(ev: Any) -> None:
     t = Table(title=f"{ev.test_source}: {len(ev.row_ids)} rows, {len(ev.models)} models")
     for col in ("policy", "AIQ", "best quality", "at $/1k", "$/1k to 90%", "$/1k to 95%",
                 "one setting 95%"):
-        t.add_column(col, justify="left" if col == "policy" else "right")
+        if col == "policy":
+            t.add_column(col, no_wrap=True, min_width=15)
+        else:
+            t.add_column(col, justify="right")
 
     def row(name: str, r: Any) -> None:
         def fmt(v: float | None) -> str:
@@ -266,19 +310,81 @@ def _print_eval(ev: Any) -> None:
     for name, r in ev.policies.items():
         row(name, r)
     for name in ("best_single", "cheapest", "random", "oracle"):
-        row(f"[dim]{name}[/dim]", ev.baselines[name])
+        label = f"{name} (baseline)" if name in ev.policies else name
+        row(f"[dim]{label}[/dim]", ev.baselines[name])
     console.print(t)
     for name, why in ev.skipped.items():
         err.print(f"skipped {name}: {why}")
 
 
-@app.command("fake-provider", context_settings={"allow_extra_args": True,
-                                                 "ignore_unknown_options": True})
-def fake_provider(ctx: typer.Context) -> None:
-    """Serve the fault-injecting fake OpenAI/Anthropic/Gemini server (see --help of it)."""
-    from smartroute.testing.fake_provider import main as fp_main
+FAULT_HELP = (
+    "MODEL=KIND[:ARG], repeatable; MODEL '*' means every model. The fault is permanent: every "
+    "request to MODEL gets it until the server stops. ARG is the kind's parameter, never a count: "
+    "rate_limited:2 = HTTP 429 with Retry-After 2 s; overloaded:529 = that status (default 503); "
+    "slow_first_token:5 = first token after 5 s; stream_cut:N, stream_stall:N, "
+    "malformed_chunk:N = after N chunks; content_filter:MODE. Other kinds: server_error, "
+    "connection_reset, no_response, missing_done, context_length, prefill_rejected, "
+    "authentication, empty_body, error_body. For a fault lasting a while, use --flap."
+)
 
-    raise typer.Exit(fp_main(list(ctx.args)) or 0)
+
+@app.command("fake-provider")
+def fake_provider(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="0 picks a free port")] = 0,
+    latency: Annotated[float, typer.Option(help="seconds before each answer")] = 0.0,
+    chunk_delay: Annotated[float, typer.Option(help="seconds between stream chunks")] = 0.0,
+    fault: Annotated[list[str] | None, typer.Option(help=FAULT_HELP)] = None,
+    flap: Annotated[
+        list[str] | None,
+        typer.Option(help="MODEL=SECONDS: the model answers 503 for SECONDS after start; "
+                          "repeatable"),
+    ] = None,
+    no_record: Annotated[
+        bool, typer.Option("--no-record", help="keep no record of attempts (long benchmarks)")
+    ] = False,
+) -> None:
+    """Serve the fault-injecting fake OpenAI/Anthropic/Gemini server until interrupted."""
+    from smartroute.testing.fake_provider import FakeProvider, _parse_fault
+
+    if not 0 <= port <= 65535:
+        _fail(f"--port {port}: use 0 (a free port) to 65535")
+    for option, value in (("--latency", latency), ("--chunk-delay", chunk_delay)):
+        if value < 0:
+            _fail(f"{option} {value:g}: seconds, must be >= 0")
+    faults = []
+    for spec in fault or ():
+        try:
+            faults.append(_parse_fault(spec))
+        except Exception as exc:  # argparse.ArgumentTypeError, already one clear line
+            _fail(str(exc))
+    flaps = []
+    for spec in flap or ():
+        model, _, secs = spec.partition("=")
+        try:
+            seconds = float(secs)
+        except ValueError:
+            seconds = -1.0
+        if not model or seconds < 0:
+            _fail(f"--flap {spec!r}: use MODEL=SECONDS, e.g. gpt-4o=5")
+        flaps.append((model, seconds))
+    fp = FakeProvider(host=host, port=port, latency=latency, chunk_delay=chunk_delay,
+                      record=not no_record)
+    for model, f in faults:
+        fp.fail(model, f)
+    for model, seconds in flaps:
+        fp.flap(model, seconds)
+    _guard(fp.start)
+    print(f"fake provider listening: OpenAI base_url={fp.base_url} "
+          f"Anthropic base_url={fp.anthropic_base_url} Gemini base_url={fp.gemini_base_url}",
+          flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fp.stop()
 
 
 @app.command()
@@ -303,6 +409,8 @@ def demo(
     the router with a random split of the two models at the same cost."""
     from smartroute.eval.demo import run_demo
 
+    if rows is not None and rows < 1:
+        _fail(f"--rows {rows}: must be at least 1 (leave it out to route every question)")
     _guard(lambda: run_demo(console, rows=rows, plot=plot, budget=budget, faults=faults))
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from pydantic import SecretStr
 
 from smartroute import catalog
 from smartroute.capability import ProviderCapability
@@ -65,9 +68,70 @@ def build_target(
     )
 
 
-def for_model(model: str, capability: ProviderCapability | None = None) -> HTTPTarget:
+def for_model(
+    model: str,
+    capability: ProviderCapability | None = None,
+    *,
+    api_key: str | SecretStr | None = None,
+    base_url: str | None = None,
+    name: str | None = None,
+) -> HTTPTarget:
     """The HTTP target the router builds for a policy's model when given no targets.
 
-    Keys are read from the vendor's environment variable when the first call is made.
+    Without ``api_key`` the key is read from the vendor's environment variable when the first
+    call is made. A ``base_url`` other than the vendor's own needs ``api_key`` (keys are bound to
+    their vendor's host, see :mod:`smartroute.providers.keys`).
     """
-    return build_target(model, capability=capability)
+    kwargs: dict[str, Any] = {}
+    if api_key is not None:
+        kwargs["api_key"] = api_key
+    if base_url is not None:
+        kwargs["base_url"] = base_url
+    if name is not None:
+        kwargs["name"] = name
+    return build_target(model, capability=capability, **kwargs)
+
+
+def _family(vendor: str | None) -> str | None:
+    return "gemini" if vendor == "google" else vendor
+
+
+def for_models(
+    models: Sequence[str],
+    capabilities: Mapping[str, ProviderCapability | None] | None = None,
+    *,
+    api_key: str | SecretStr | None = None,
+    base_url: str | None = None,
+    names: Sequence[str | None] | None = None,
+    where: str = "candidates",
+    key_source: str = "api_key=",
+) -> list[HTTPTarget]:
+    """Targets for model names given together, sharing one ``api_key`` / ``base_url``.
+
+    One key belongs to one vendor: it is applied when every model is served by the same vendor,
+    and refused (a :class:`ConfigurationError`) when they are served by several, since sending
+    it to the wrong vendor leaks it and fails anyway. The framework integrations resolve their
+    model-name candidates here, so both accept the same names the same way.
+    """
+    caps = capabilities or {}
+    if api_key is not None or base_url is not None:
+        served = {m: _family(vendor_of(m, caps.get(m))) for m in models}
+        vendors = sorted({v for v in served.values() if v is not None})
+        if len(vendors) > 1:
+            by_vendor = "; ".join(
+                f"{v}: {', '.join(m for m, mv in served.items() if mv == v)}" for v in vendors
+            )
+            given = " and ".join(
+                k for k, v in ((key_source, api_key), ("base_url=", base_url)) if v is not None
+            )
+            raise ConfigurationError(
+                f"{where}: {given} is ambiguous, the model names are served by several vendors "
+                f"({by_vendor}); set each vendor's key variable (e.g. OPENAI_API_KEY, "
+                "ANTHROPIC_API_KEY) instead, or pass ready targets such as "
+                "OpenAICompatible(model, api_key=...) for the ones that need their own key"
+            )
+    labels = list(names) if names is not None else [None] * len(models)
+    return [
+        for_model(m, caps.get(m), api_key=api_key, base_url=base_url, name=n)
+        for m, n in zip(models, labels, strict=True)
+    ]
