@@ -27,6 +27,7 @@ refreshed by each write.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -292,10 +293,8 @@ class RedisStateStore:
         for t in self._threads:
             t.join(timeout=5)
         for c in {id(self._fg): self._fg, id(self._bg): self._bg}.values():
-            try:
+            with contextlib.suppress(Exception):  # closing a dead connection may fail
                 c.close()
-            except Exception:  # noqa: BLE001 - closing a dead connection may fail
-                pass
 
     def __enter__(self) -> RedisStateStore:
         return self
@@ -374,9 +373,10 @@ class RedisStateStore:
                 try:
                     pipe.watch(rk)
                     version, old = _decode(pipe.get(rk))
-                    new = old
+                    new: Record | None = old
                     for fn in fns:
                         new = fn(None if new is None else dict(new))
+                    assert new is not None  # fns is never empty
                     if old is not None and new == old:
                         pipe.unwatch()
                         return version, old
@@ -498,20 +498,16 @@ class RedisStateStore:
                 if time.monotonic() - polled >= self.refresh_s:
                     polled = time.monotonic()
                     self._poll()
-            except Exception as exc:  # noqa: BLE001 - any failure: degrade, retry later
+            except Exception as exc:
                 self._went_down(exc)
                 if pubsub is not None:
-                    try:
+                    with contextlib.suppress(Exception):
                         pubsub.close()
-                    except Exception:  # noqa: BLE001
-                        pass
                 pubsub = None
                 self._closed.wait(self.retry_s)
         if pubsub is not None:
-            try:
+            with contextlib.suppress(Exception):
                 pubsub.close()
-            except Exception:  # noqa: BLE001
-                pass
 
     def _resync(self) -> None:
         self._reseed(self._bg)
@@ -562,7 +558,7 @@ class RedisStateStore:
             for (ns, key), fns in work:
                 try:
                     version, rec = self._transact(self._bg, ns, key, fns)
-                except Exception as exc:  # noqa: BLE001 - degrade; the queue waits for Redis
+                except Exception as exc:
                     self._went_down(exc)
                     break
                 with self._lock:

@@ -35,7 +35,7 @@ def main(conn: Any, redis_url: str, base_url: str, router_name: str, strategy: s
             resp = router.chat("hello")
             return ("ok", resp.decision.target if resp.decision else "?",
                     time.perf_counter() - t0)
-        except Exception as exc:  # noqa: BLE001 - reported to the test
+        except Exception as exc:
             return ("error", f"{type(exc).__name__}: {exc}", time.perf_counter() - t0)
 
     def background(stop: threading.Event, out: list[tuple[str, str, float]]) -> None:
@@ -69,5 +69,5 @@ def main(conn: Any, redis_url: str, base_url: str, router_name: str, strategy: s
                 store.close()
                 conn.send(True)
                 return
-        except Exception:  # noqa: BLE001
+        except Exception:
             conn.send(("crash", traceback.format_exc()))

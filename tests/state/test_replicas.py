@@ -3,6 +3,7 @@ statistics, and keep answering while Redis is killed and restarted."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import time
 import uuid
@@ -47,10 +48,8 @@ def replicas(redis_url: str, base_url: str, strategy: str = "cheapest") -> Itera
         yield out
     finally:
         for r in out:
-            try:
+            with contextlib.suppress(Exception):  # a dead replica is killed below
                 r.ask("stop", timeout=10)
-            except Exception:  # noqa: BLE001 - a dead replica is killed below
-                pass
             r.proc.join(timeout=10)
             if r.proc.is_alive():
                 r.proc.kill()
