@@ -10,8 +10,9 @@ Writes are atomic across processes, never last-writer-wins: ``update(ns, key, fn
 WATCH/MULTI transaction that re-runs ``fn`` on the current shared value until it commits (so
 ``fn`` must be pure). Namespaces in ``write_behind`` (default: ADAPTIVE's statistics) apply
 ``fn`` to the mirror at once and replay it on the shared value from a background thread, in
-order, still atomically; other namespaces (the circuit breakers, whose probe lease must be
-exact) write through, bounded by ``write_timeout_s``.
+order and still atomically, batched every ``batch_s`` (one transaction per key and batch).
+Other namespaces (the circuit breakers, whose probe lease must be exact) write through,
+bounded by ``write_timeout_s``.
 
 Redis away never fails or stalls a call: the first failure is logged once, every read and
 write then uses the mirror, a background thread probes Redis every ``retry_s``, and when it
@@ -107,6 +108,7 @@ class RedisStateStore:
         write_behind: tuple[str, ...] = ("adaptive",),
         refresh_s: float = 0.5,
         retry_s: float = 1.0,
+        batch_s: float = 0.02,
         max_pending: int = 100_000,
         display_url: str = "<client>",
     ) -> None:
@@ -125,6 +127,8 @@ class RedisStateStore:
         self.write_behind = frozenset(write_behind)
         self.refresh_s = float(refresh_s)
         self.retry_s = float(retry_s)
+        self.batch_s = max(0.0, float(batch_s))
+        self._id = os.urandom(6).hex()  # tags this store's own pub/sub messages
         self.max_pending = max_pending
         self._url = display_url
         self._spaces: dict[str, _Space] = {}
@@ -158,7 +162,8 @@ class RedisStateStore:
         (if set) is used. ``write_timeout_s`` bounds a write-through on the request path (a
         circuit opening, a probe's claim); ``timeout_s`` bounds the background threads' calls.
         Nothing connects here: a Redis that is down at startup only means local state until it
-        answers. Other options: ``ttl_s``, ``write_behind``, ``refresh_s``, ``retry_s``."""
+        answers. Other options: ``ttl_s``, ``write_behind``, ``refresh_s``, ``retry_s``,
+        ``batch_s``."""
         if not isinstance(url, str) or not url:
             raise ConfigurationError("RedisStateStore.from_url: url must be a non-empty string")
         shown = redact_url(url)
@@ -397,8 +402,9 @@ class RedisStateStore:
         pipe.pexpire(self.index_key(ns), ttl)
         pipe.incr(self.rev_key(ns))
         pipe.pexpire(self.rev_key(ns), ttl)
-        pipe.publish(self._channel, json.dumps({"n": ns, "k": key, "v": version, "d": rec},
-                                               separators=(",", ":")))
+        pipe.publish(self._channel, json.dumps(
+            {"n": ns, "k": key, "v": version, "d": rec, "o": self._id}, separators=(",", ":")
+        ))
 
     def _remote_delete(self, ns: str, key: str) -> None:
         pipe = self._fg.pipeline(transaction=True)
@@ -537,6 +543,10 @@ class RedisStateStore:
         space = self._spaces.get(ns)
         if space is None:
             return
+        if msg.get("o") == self._id:  # our own write: the mirror has it already
+            if space.remote_rev is not None:
+                space.remote_rev += 1
+            return
         with self._lock:
             if version is None:
                 if space.base.pop(key, None) is not None and (ns, key) not in self._pending:
@@ -550,9 +560,11 @@ class RedisStateStore:
         """Replay queued write-behind updates on the shared values, key by key, in order."""
         while not self._closed.is_set():
             self._wake.wait(self.refresh_s)
-            self._wake.clear()
             if self._down:
+                self._wake.clear()
                 continue
+            self._closed.wait(self.batch_s)  # let updates gather: one transaction per key
+            self._wake.clear()
             with self._lock:
                 work = [(k, list(fns)) for k, fns in self._pending.items() if fns]
             for (ns, key), fns in work:
