@@ -192,3 +192,18 @@ def test_redis_away_degrades_to_local_state_logs_once_and_resyncs(redis_server, 
     finally:
         a.close()
         b.close()
+
+
+def test_framework_classes_pass_the_store_through(redis_url):
+    from langchain_smartroute import SmartRouterChatModel
+    from llamaindex_smartroute import SmartRouterLLM
+
+    store = RedisStateStore.from_url(redis_url, router=fresh())
+    try:
+        lc = SmartRouterChatModel(candidates=[ScriptedTarget("a")], state=store)
+        li = SmartRouterLLM(candidates=[ScriptedTarget("b")], state=store)
+        assert lc._router.state.store is store and li.router.state.store is store
+        with pytest.raises(ValueError, match="state= is for the router built"):
+            SmartRouterChatModel(router=lc._router, state=store)
+    finally:
+        store.close()
