@@ -94,6 +94,9 @@ class SmartRouterChatModel(BaseChatModel):
     candidates: list[Any] = Field(default_factory=list, exclude=True)
     policy: RoutingPolicy | None = Field(default=None, exclude=True)
     router: Router | None = Field(default=None, exclude=True)
+    # Where circuits and learned statistics live (e.g. RedisStateStore.from_url(...) to share
+    # them between replicas); used when the model builds its own router from candidates.
+    state: Any = Field(default=None, exclude=True)
     capabilities: dict[str, ProviderCapability | dict[str, Any]] = Field(
         default_factory=dict, exclude=True
     )
@@ -145,6 +148,11 @@ class SmartRouterChatModel(BaseChatModel):
                 raise ConfigurationError(
                     "SmartRouterChatModel: pass either router= or candidates=, not both"
                 )
+            if self.state is not None:
+                raise ConfigurationError(
+                    "SmartRouterChatModel: state= is for the router built from candidates=; "
+                    "pass it to Router(..., state=) instead"
+                )
             self._router = self.router
         else:
             if not self.candidates:
@@ -157,7 +165,7 @@ class SmartRouterChatModel(BaseChatModel):
                 policy = policy.retries(self.max_retries)
             if self.timeout is not None:
                 policy = policy.timeouts(timeout=self.timeout)
-            self._router = Router(self._targets(), policy)
+            self._router = Router(self._targets(), policy, state=self.state)
         if self.profile is None:
             self.profile = merge_profiles(
                 [self._candidate_profile(p.target, p.capability) for p in self._router.profiles]

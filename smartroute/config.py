@@ -12,6 +12,9 @@ targets:
     provider: ollama
     name: local-llama
     capability: {speed_tier: fast, quality_tier: low}
+state:                       # optional: share circuits and statistics between replicas
+  redis_url: redis://redis:6379/0
+  router: my-app             # replicas with the same name share state
 ```
 
 Target entries take ``model`` (required), ``provider`` (an OpenAI-compatible preset,
@@ -20,6 +23,10 @@ Target entries take ``model`` (required), ``provider`` (an OpenAI-compatible pre
 ``max_response_bytes``. Keys are never read from the file: only the name of the variable holding
 one. A ``base_url`` that is not the vendor's own needs its own ``api_key_env`` (a vendor's
 default key variable is only sent to that vendor; see ``docs/providers.md``).
+
+``state`` takes ``redis_url`` (required; a password in it or in ``password_env``, default
+``SMARTROUTE_REDIS_PASSWORD``), ``router``, ``ttl_s``, ``refresh_s``, ``retry_s`` and
+``write_timeout_s`` (see ``docs/replicas.md``).
 """
 
 from __future__ import annotations
@@ -123,16 +130,53 @@ def build_targets(entries: Sequence[Mapping[str, Any]]) -> list[Target]:
     return out
 
 
+_STATE_FIELDS = {
+    "redis_url", "router", "password_env", "ttl_s", "refresh_s", "retry_s", "write_timeout_s",
+}
+
+
+def build_state(entry: Any) -> Any:
+    """A shared store from the ``state:`` entry; errors name the field (never the URL's
+    password)."""
+    if not isinstance(entry, Mapping):
+        raise ConfigurationError("state: must be a mapping, e.g. {redis_url: redis://host:6379/0}")
+    unknown = sorted(set(entry) - _STATE_FIELDS)
+    if unknown:
+        raise ConfigurationError(
+            f"state: unknown field(s) {unknown}; allowed: {sorted(_STATE_FIELDS)}"
+            + (" (put the password in redis_url or the variable named by password_env)"
+               if any("pass" in u for u in unknown) else "")
+        )
+    url = entry.get("redis_url")
+    if not isinstance(url, str) or not url:
+        raise ConfigurationError("state.redis_url: required, e.g. redis://localhost:6379/0")
+    kwargs = {k: entry[k] for k in _STATE_FIELDS - {"redis_url"} if entry.get(k) is not None}
+    for k in ("router", "password_env"):
+        if k in kwargs and not isinstance(kwargs[k], str):
+            raise ConfigurationError(f"state.{k}: must be a string, got {kwargs[k]!r}")
+    for k in ("ttl_s", "refresh_s", "retry_s", "write_timeout_s"):
+        v = kwargs.get(k)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or v <= 0):
+            raise ConfigurationError(f"state.{k}: must be a number of seconds > 0, got {v!r}")
+    from smartroute.redis_store import RedisStateStore
+
+    try:
+        return RedisStateStore.from_url(url, **kwargs)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"state: {exc}") from None
+
+
 def build_router(config: Mapping[str, Any] | str | os.PathLike[str]) -> Router:
-    """A :class:`Router` from ``{"policy": {...}, "targets": [...]}`` or a YAML/JSON file.
+    """A :class:`Router` from ``{"policy": {...}, "targets": [...], "state": {...}}`` or a
+    YAML/JSON file.
 
     Without ``targets`` the router builds one target per model in the policy.
     """
     data = _load(config)
-    unknown = sorted(set(data) - {"policy", "targets"})
+    unknown = sorted(set(data) - {"policy", "targets", "state"})
     if unknown:
         raise ConfigurationError(
-            f"config: unknown top-level field(s) {unknown}; use policy, targets"
+            f"config: unknown top-level field(s) {unknown}; use policy, targets, state"
         )
     policy_data = data.get("policy") or {}
     if not isinstance(policy_data, Mapping):
@@ -140,4 +184,5 @@ def build_router(config: Mapping[str, Any] | str | os.PathLike[str]) -> Router:
     policy = RoutingPolicy.from_dict(policy_data)
     entries = data.get("targets")
     targets = build_targets(entries) if entries is not None else None
-    return Router(targets, policy)
+    state = build_state(data["state"]) if data.get("state") is not None else None
+    return Router(targets, policy, state=state)

@@ -9,6 +9,12 @@ store that fails degrades routing to local state and never fails a request.
 A store may also offer ``revision(namespace)``: any value that changes whenever a record of the
 namespace changes. Readers that mirror a namespace locally (the circuit breakers) then re-read it
 only when it changed; without it they re-read it at most every half second.
+
+``update(fn)`` may call ``fn`` more than once (a shared store re-runs it on the current shared
+value until its transaction commits), so ``fn`` must be pure.
+
+:class:`RedisStateStore` (``pip install 'smartroute[redis]'``) is imported from
+:mod:`smartroute.redis_store` on first use, so the core never imports redis unless asked.
 """
 
 from __future__ import annotations
@@ -89,6 +95,14 @@ class InMemoryStateStore:
                 self._touch(ns)
 
 
+def __getattr__(name: str) -> Any:
+    if name == "RedisStateStore":
+        from smartroute.redis_store import RedisStateStore
+
+        return RedisStateStore
+    raise AttributeError(f"module 'smartroute.state' has no attribute {name!r}")
+
+
 class FailSafeStore:
     """A shared store that may fail, backed by a local one: when a call to the shared store
     raises, it is logged once per outage and the same call is served from local state; the
@@ -102,10 +116,22 @@ class FailSafeStore:
         self._down_until = 0.0
         self._outages = 0
         self._shared_rev = getattr(store, "revision", None)
+        if getattr(store, "degrades_locally", False):
+            # The store keeps its own local state through outages (RedisStateStore): pass
+            # straight through, so its mirror, not an empty local store, serves an outage.
+            for name in ("get", "put", "update", "items", "delete", "revision"):
+                setattr(self, name, getattr(store, name))
 
     @property
     def degraded(self) -> bool:
+        own = getattr(self.store, "degraded", None) if self._passes_through else None
+        if own is not None:
+            return bool(own)
         return time.monotonic() < self._down_until
+
+    @property
+    def _passes_through(self) -> bool:
+        return bool(getattr(self.store, "degrades_locally", False))
 
     def _run(self, name: str, *args: Any) -> Any:
         if self._down_until and time.monotonic() < self._down_until:

@@ -460,7 +460,9 @@ class AdaptiveStrategy:
                 f = gl ** max(0, tick - rec["tick"]) * self._time_factor(rec["t"], at)
                 for name in ("w", "m", "m2", "ok", "fail"):
                     rec[name] *= f
-                rec["tick"] = tick
+                # max: with a shared store another process may have stored a later tick
+                # already; going back would decay the next update twice
+                rec["tick"] = max(rec["tick"], tick)
                 rec["t"] = max(rec["t"], at)
             if measured:
                 rec["w"] += wd
