@@ -27,6 +27,7 @@ from pydantic import (
 
 from smartroute.capability import ProviderCapability
 from smartroute.errors import ConfigurationError, ErrorKind
+from smartroute.groups import GroupConfig, SpreadMode
 
 
 class RoutingStrategy(StrEnum):
@@ -207,6 +208,7 @@ class RoutingPolicy(_Frozen):
     race_: RaceConfig | None = Field(None, alias="race")
     resume_streams_: bool = Field(False, alias="resume_streams")
     max_cost_per_request: float | None = Field(None, gt=0)
+    groups: GroupConfig = Field(default_factory=GroupConfig)
 
     model_config = ConfigDict(
         frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False
@@ -374,6 +376,35 @@ class RoutingPolicy(_Frozen):
 
     def cost_cap(self, usd_per_request: float | None) -> RoutingPolicy:
         return self._with(max_cost_per_request=usd_per_request)
+
+    def equivalent(self, names: Iterable[str], *, name: str | None = None) -> RoutingPolicy:
+        """Targets (names or model ids) serving the same model: one deployment group."""
+        listed = _listed("equivalent", names)
+        group = name or listed[0]
+        return self._with(
+            groups={
+                **self.groups.model_dump(),
+                "equivalent": {**self.groups.equivalent, group: listed},
+            }
+        )
+
+    def spread(
+        self,
+        mode: SpreadMode = "least_loaded",
+        *,
+        weights: Mapping[str, float] | None = None,
+        affinity: bool = True,
+    ) -> RoutingPolicy:
+        """How a deployment group shares calls: ``least_loaded``, ``weighted`` (by target
+        name, default 1) or ``off``; ``affinity`` honours session keys."""
+        return self._with(
+            groups={
+                **self.groups.model_dump(),
+                "spread": mode,
+                "weights": dict(weights or {}),
+                "affinity": affinity,
+            }
+        )
 
     def adaptive_config(self, **kwargs: Any) -> RoutingPolicy:
         return self._with(adaptive={**self.adaptive.model_dump(), **kwargs})

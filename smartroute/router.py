@@ -14,6 +14,7 @@ from smartroute.errors import CircuitOpenError, ConfigurationError, NoCandidates
 from smartroute.execution import Executor
 from smartroute.features import ComplexityClassifier, RequestFeatures, analyze
 from smartroute.feedback import FeedbackLoop, QualityScorer
+from smartroute.groups import DeploymentGroups, groups_explanation, session_key
 from smartroute.plan import Exclusion, Profile, RoutingPlan
 from smartroute.policy import RoutingPolicy
 from smartroute.request import ChatRequest, RequestLike, to_request
@@ -63,6 +64,14 @@ class Router:
         self._profiles = self._build_profiles()
         self._by_name = {p.name: p for p in self._profiles}
         self.feedback = FeedbackLoop(self, scorers=scorers, sample_rate=scorer_sample_rate)
+        feedback = self.feedback
+        self.groups = DeploymentGroups(
+            self._profiles,
+            self.policy.groups,
+            feedback.inflight,
+            lambda name: feedback.latency_quantile(name, 0.5),
+            self.clock,
+        )
         # Learning strategies get their statistics through the feed (a protocol), never the
         # router; one that learns from the prompt's text ranks with it (rank_text).
         self.strategy = build_strategy(
@@ -129,7 +138,11 @@ class Router:
         return analyze(to_request(request), self.classifier)
 
     def plan(self, request: RequestLike, **kwargs: Any) -> RoutingPlan:
-        """Rank the targets for ``request``; pure computation, no I/O."""
+        """Rank the targets for ``request``; pure computation, no I/O.
+
+        ``session`` (or ``metadata={"session": ...}``) keeps the calls of one session on one
+        member of a deployment group while that member is eligible."""
+        session = kwargs.pop("session", None)
         req = to_request(request, **kwargs)
         features = analyze(req, self.classifier)
         eligible, excluded = self._filter(features)
@@ -142,10 +155,19 @@ class Router:
         fallback = self.policy.fallback
         if fallback and len(candidates) > 1:
             candidates = _apply_chain(candidates, fallback)
+        picks = None
+        if session is None and req.metadata:
+            session = req.metadata.get("session")
+        session = session_key(session)
+        if self.groups.active:
+            candidates, picks = self.groups.arrange(candidates, session)
         plan = RoutingPlan(req, features, self.strategy.name, candidates, excluded, weights)
         explain = getattr(self.strategy, "explain", None)
         if explain is not None:
             plan.explanation = explain(candidates)
+        if picks:
+            plan.groups = picks
+            plan.explanation = {**plan.explanation, "groups": groups_explanation(picks)}
         return plan
 
     def _filter(self, f: RequestFeatures) -> tuple[list[Profile], list[Exclusion]]:
