@@ -7,8 +7,10 @@ price or learned statistics); the group then takes the place of its best member 
 and its eligible members follow one another there, ordered by how the calls should spread:
 
 - ``least_loaded`` (default): fewest calls in flight first; among equals, the member learned
-  to be faster (median latency in steps of 1.5x, with 50 ms of slack so noise between
-  identical deployments does not count); among those, in rotation.
+  to be faster (median of its last 32 answers, once it has 5, in steps of 1.5x with 50 ms of
+  slack, so noise between identical deployments does not count); among those, the member
+  picked least so far (a member back from an outage catches up by at most 8 picks), then in
+  rotation.
 - ``weighted``: smooth weighted round-robin over ``weights`` (by target name, default 1),
   which gives exact proportions without randomness.
 
@@ -25,8 +27,9 @@ import hashlib
 import itertools
 import math
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -34,12 +37,18 @@ from smartroute import catalog
 from smartroute.errors import ConfigurationError, RequestValidationError
 from smartroute.plan import Candidate, GroupPick, Profile
 
+if TYPE_CHECKING:
+    from smartroute.strategies.feed import OutcomeLike
+
 SpreadMode = Literal["least_loaded", "weighted", "off"]
 
 _LATENCY_REFRESH_S = 1.0  # medians sort a window: read them at most this often
+_LATENCY_WINDOW = 32
+_LATENCY_MIN_SAMPLES = 5  # one slow first call (a cold connection) must not mark a member slow
 _LATENCY_SLACK_S = 0.05
 _LATENCY_STEP = math.log(1.5)
 _TWO64 = float(2**64)
+_MAX_DEFICIT = 8
 
 
 class GroupConfig(BaseModel):
@@ -110,7 +119,10 @@ def session_key(value: Any) -> str | None:
 
 
 class _Group:
-    __slots__ = ("buckets", "current", "lock", "members", "name", "pos", "rr", "weights")
+    __slots__ = (
+        "buckets", "current", "latency", "lock", "members", "name", "picks", "pos", "rr",
+        "weights",
+    )
 
     def __init__(self, name: str, members: list[str], weights: Mapping[str, float]) -> None:
         self.name = name
@@ -120,23 +132,26 @@ class _Group:
         self.buckets: dict[str, int] = {}
         self.weights = {n: float(weights.get(n, 1.0)) for n in members}
         self.current = dict.fromkeys(members, 0.0)
+        self.picks = dict.fromkeys(members, 0)
+        self.latency: dict[str, deque[float]] = {
+            n: deque(maxlen=_LATENCY_WINDOW) for n in members
+        }
         self.lock = threading.Lock()
 
 
 class DeploymentGroups:
-    """The groups of one router, built once; :meth:`arrange` runs on every plan."""
+    """The groups of one router, built once; :meth:`arrange` runs on every plan. It learns
+    members' latencies as an outcome listener of the router's feedback loop."""
 
     def __init__(
         self,
         profiles: Sequence[Profile],
         config: GroupConfig,
         inflight: Callable[[str], int],
-        latency_p50: Callable[[str], float | None],
         clock: Callable[[], float],
     ) -> None:
         self.config = config
         self._inflight = inflight
-        self._latency = latency_p50
         self._clock = clock
         self._next_refresh = -math.inf
         self.groups: list[_Group] = []
@@ -205,12 +220,20 @@ class DeploymentGroups:
             inflight, buckets, pos = self._inflight, g.buckets, g.pos
             n = len(g.members)
             start = next(g.rr) % n
+            picks = g.picks
             keyed = sorted(
-                (inflight(c.name), buckets.get(c.name, 0), (pos[c.name] - start) % n, c)
+                (
+                    inflight(c.name),
+                    buckets.get(c.name, 0),
+                    picks[c.name],
+                    (pos[c.name] - start) % n,
+                    c,
+                )
                 for c in members
             )
-            members[:] = [t[3] for t in keyed]
+            members[:] = [t[4] for t in keyed]
             load = [t[0] for t in keyed]
+            _count_pick(picks, members[0].name)
         skipped = [] if k == len(g.members) else _missing(g.members, members)
         return GroupPick(g.name, [c.name for c in members], how, load, skipped)
 
@@ -231,9 +254,27 @@ class DeploymentGroups:
             current[best.name] -= total
         members.sort(key=lambda c: (c is not best, -weights[c.name], g.pos[c.name]))
 
+    def on_outcome(self, outcome: OutcomeLike) -> None:
+        if outcome.ok:
+            g = self.of.get(outcome.target)
+            if g is not None:
+                g.latency[outcome.target].append(outcome.latency_s)
+
+    def on_quality(
+        self,
+        target: str,
+        complexity_class: str,
+        quality: float,
+        at: float,
+        context: tuple[int, ...] | None = None,
+    ) -> None:
+        pass
+
     def _refresh_latency(self) -> None:
         for g in self.groups:
-            lat = {n: v for n in g.members if (v := self._latency(n)) is not None}
+            lat = {
+                n: _median(w) for n, w in g.latency.items() if len(w) >= _LATENCY_MIN_SAMPLES
+            }
             if not lat:
                 g.buckets = {}
                 continue
@@ -255,6 +296,21 @@ def groups_explanation(picks: dict[str, GroupPick]) -> dict[str, Any]:
         if pick.group not in out:
             out[pick.group] = pick.as_dict()
     return out
+
+
+def _median(window: deque[float]) -> float:
+    values = sorted(window)
+    return values[len(values) // 2]
+
+
+def _count_pick(picks: dict[str, int], chosen: str) -> None:
+    """One more pick for ``chosen``; no member trails it by more than ``_MAX_DEFICIT``, so a
+    member back from an outage wins a few ties, not every call until it has caught up."""
+    n = picks[chosen] = picks[chosen] + 1
+    floor = n - _MAX_DEFICIT
+    for m, k in picks.items():
+        if k < floor:
+            picks[m] = floor
 
 
 def _rendezvous(session: str, member: str, weights: Mapping[str, float] | None) -> float:

@@ -64,14 +64,11 @@ class Router:
         self._profiles = self._build_profiles()
         self._by_name = {p.name: p for p in self._profiles}
         self.feedback = FeedbackLoop(self, scorers=scorers, sample_rate=scorer_sample_rate)
-        feedback = self.feedback
         self.groups = DeploymentGroups(
-            self._profiles,
-            self.policy.groups,
-            feedback.inflight,
-            lambda name: feedback.latency_quantile(name, 0.5),
-            self.clock,
+            self._profiles, self.policy.groups, self.feedback.inflight, self.clock
         )
+        if self.groups.active:
+            self.feedback.subscribe(self.groups)
         # Learning strategies get their statistics through the feed (a protocol), never the
         # router; one that learns from the prompt's text ranks with it (rank_text).
         self.strategy = build_strategy(
