@@ -175,10 +175,14 @@ class DeploymentGroups:
         the order to try them; and each member's :class:`GroupPick`."""
         of = self.of
         found: dict[_Group, list[Candidate]] = {}
-        for c in candidates:
-            g = of.get(c.name)
+        grouped = [of.get(c.profile.name) for c in candidates]
+        for c, g in zip(candidates, grouped, strict=True):
             if g is not None:
-                found.setdefault(g, []).append(c)
+                members = found.get(g)
+                if members is None:
+                    found[g] = [c]
+                else:
+                    members.append(c)
         if not found:
             return candidates, {}
         if not self._weighted and session is None:
@@ -188,8 +192,7 @@ class DeploymentGroups:
                 self._refresh_latency()
         out: list[Candidate] = []
         picks: dict[str, GroupPick] = {}
-        for c in candidates:
-            g = of.get(c.name)
+        for c, g in zip(candidates, grouped, strict=True):
             if g is None:
                 out.append(c)
                 continue
@@ -198,8 +201,8 @@ class DeploymentGroups:
                 continue  # placed with its group
             pick = self._order(g, members, session)
             out.extend(members)
-            for m in members:
-                picks[m.name] = pick
+            for name in pick.members:
+                picks[name] = pick
         return out, picks
 
     def _order(self, g: _Group, members: list[Candidate], session: str | None) -> GroupPick:
@@ -222,20 +225,18 @@ class DeploymentGroups:
             start = next(g.rr) % n
             picks = g.picks
             keyed = sorted(
-                (
-                    inflight(c.name),
-                    buckets.get(c.name, 0),
-                    picks[c.name],
-                    (pos[c.name] - start) % n,
-                    c,
-                )
-                for c in members
+                [
+                    (inflight(name), buckets.get(name, 0), picks[name], (pos[name] - start) % n, c)
+                    for c in members
+                    for name in (c.profile.name,)
+                ]
             )
             members[:] = [t[4] for t in keyed]
             load = [t[0] for t in keyed]
-            _count_pick(picks, members[0].name)
-        skipped = [] if k == len(g.members) else _missing(g.members, members)
-        return GroupPick(g.name, [c.name for c in members], how, load, skipped)
+            _count_pick(picks, members[0].profile.name)
+        names = [c.profile.name for c in members]
+        skipped = [] if k == len(g.members) else [n for n in g.members if n not in names]
+        return GroupPick(g.name, names, how, load, skipped)
 
     def _weighted_order(self, g: _Group, members: list[Candidate]) -> None:
         """Smooth weighted round-robin (nginx): the chosen member first, then by weight."""
@@ -318,11 +319,6 @@ def _rendezvous(session: str, member: str, weights: Mapping[str, float] | None) 
     u = (int.from_bytes(digest, "big") + 0.5) / _TWO64
     w = 1.0 if weights is None else weights[member]
     return w / -math.log(u)
-
-
-def _missing(all_members: tuple[str, ...], present: list[Candidate]) -> list[str]:
-    names = {c.name for c in present}
-    return [n for n in all_members if n not in names]
 
 
 def _membership(profiles: Sequence[Profile], config: GroupConfig) -> dict[str, list[str]]:
