@@ -322,12 +322,16 @@ def _rendezvous(session: str, member: str, weights: Mapping[str, float] | None) 
 
 
 def _membership(profiles: Sequence[Profile], config: GroupConfig) -> dict[str, list[str]]:
-    """Group name -> member target names: declared groups first, then by model id."""
+    """Group name -> member target names: declared groups first, then by model id and
+    capability. Targets given different capabilities were declared different (two wrapped
+    framework models often report the same generic model name), so only a declaration groups
+    them."""
     declared: dict[str, str] = {}
     for group, names in config.equivalent.items():
         for n in names:
             declared[n] = group
     out: dict[str, list[str]] = {g: [] for g in config.equivalent}
+    auto: dict[tuple[str, str], list[str]] = {}
     matched: set[str] = set()
     for p in profiles:
         ids = (p.name, p.model, catalog.canonical_name(p.model))
@@ -341,10 +345,14 @@ def _membership(profiles: Sequence[Profile], config: GroupConfig) -> dict[str, l
         if hits:
             out[hits.pop()].append(p.name)
         else:
-            key = catalog.canonical_name(p.model)
-            if key in out and key in config.equivalent:
-                key = f"{key} (model)"
-            out.setdefault(key, []).append(p.name)
+            key = (catalog.canonical_name(p.model), p.capability.model_dump_json())
+            auto.setdefault(key, []).append(p.name)
+    for (model, _), members in auto.items():
+        name, i = model, 1
+        while name in out:
+            i += 1
+            name = f"{model} ({i})"
+        out[name] = members
     unknown = [n for n in declared if n not in matched]
     if unknown:
         raise ConfigurationError(

@@ -181,3 +181,12 @@ def test_single_target_models_are_not_grouped():
     router = Router([ScriptedTarget("a", CAP), ScriptedTarget("b", CAP)])
     assert not router.groups.active
     assert router.plan("x").groups == {}
+
+
+def test_same_model_id_with_different_capabilities_is_not_grouped():
+    """Wrapped framework models often report one generic model name: a target given its own
+    capability was declared different, so it keeps its own rank unless declared equivalent."""
+    targets = [ScriptedTarget("mock", CAP, name="strong"), ScriptedTarget("mock", WORSE, name="x")]
+    assert not Router(targets).groups.active
+    grouped = Router(targets, RoutingPolicy.balanced().equivalent(["strong", "x"]))
+    assert grouped.groups.describe() == {"strong": ["strong", "x"]}
