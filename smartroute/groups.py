@@ -6,9 +6,12 @@ equivalent) form a group. The strategy still scores every member (a member may h
 price or learned statistics); the group then takes the place of its best member in the plan,
 and its eligible members follow one another there, ordered by how the calls should spread:
 
-- ``least_loaded`` (default): fewest calls in flight first; among equals, the member learned
-  to be faster (median of its last 32 answers, once it has 5, in steps of 1.5x with 50 ms of
-  slack, so noise between identical deployments does not count); among those, the member
+- ``least_loaded`` (default): fewest calls in flight first (members within a quarter of the
+  mean in-flight count of the least loaded count as equally loaded, so that scheduling noise
+  between identical deployments does not skew their shares); among idle members, the one
+  learned to be faster (median of its last 32 answers, once it has 5, in steps of 1.5x with
+  50 ms of slack, so noise between identical deployments does not count; under load the
+  in-flight counts already tell speeds apart); among equals, the member
   picked least so far (a member back from an outage catches up by at most 8 picks), then in
   rotation.
 - ``weighted``: smooth weighted round-robin over ``weights`` (by target name, default 1),
@@ -224,15 +227,25 @@ class DeploymentGroups:
             n = len(g.members)
             start = next(g.rr) % n
             picks = g.picks
+            names = [c.profile.name for c in members]
+            loads = [inflight(name) for name in names]
+            lo = min(loads)
+            near = lo + sum(loads) // (4 * k)  # within a quarter of the mean: equally loaded
+            idle = lo == 0  # under load, load tells speed apart; latency only among idle ones
             keyed = sorted(
                 [
-                    (inflight(name), buckets.get(name, 0), picks[name], (pos[name] - start) % n, c)
-                    for c in members
-                    for name in (c.profile.name,)
+                    (
+                        lo if busy <= near else busy,
+                        buckets.get(name, 0) if idle else 0,
+                        picks[name],
+                        (pos[name] - start) % n,
+                        i,
+                    )
+                    for i, (name, busy) in enumerate(zip(names, loads, strict=True))
                 ]
             )
-            members[:] = [t[4] for t in keyed]
-            load = [t[0] for t in keyed]
+            members[:] = [members[t[4]] for t in keyed]
+            load = [loads[t[4]] for t in keyed]
             _count_pick(picks, members[0].profile.name)
         names = [c.profile.name for c in members]
         skipped = [] if k == len(g.members) else [n for n in g.members if n not in names]
