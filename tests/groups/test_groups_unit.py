@@ -190,3 +190,25 @@ def test_same_model_id_with_different_capabilities_is_not_grouped():
     assert not Router(targets).groups.active
     grouped = Router(targets, RoutingPolicy.balanced().equivalent(["strong", "x"]))
     assert grouped.groups.describe() == {"strong": ["strong", "x"]}
+
+
+def _groups_with_load(load: dict[str, int]):
+    from smartroute.groups import DeploymentGroups, GroupConfig
+
+    router = Router(trio())
+    cands = router.plan("x").candidates
+    groups = DeploymentGroups(router.profiles, GroupConfig(), load.__getitem__, router.clock)
+    return groups, cands
+
+
+def test_clearly_busier_member_gets_no_new_calls():
+    groups, cands = _groups_with_load({"east": 30, "west": 10, "north": 10})
+    firsts = Counter(groups.arrange(list(cands), None)[0][0].name for _ in range(30))
+    assert firsts == {"west": 15, "north": 15}
+
+
+def test_members_within_the_tolerance_share_equally():
+    """21/20/22 in flight (noise at concurrency 64): fewest picks decides, not a count of 1."""
+    groups, cands = _groups_with_load({"east": 21, "west": 20, "north": 22})
+    firsts = Counter(groups.arrange(list(cands), None)[0][0].name for _ in range(30))
+    assert firsts == {"east": 10, "west": 10, "north": 10}
