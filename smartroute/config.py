@@ -12,6 +12,13 @@ targets:
     provider: ollama
     name: local-llama
     capability: {speed_tier: fast, quality_tier: low}
+  - model: gpt-4o
+    group: gpt-4o             # a deployment group: calls spread over its members
+  - model: gpt-4o
+    name: gpt-4o-eu
+    base_url: https://llm-gateway.eu.example.com/v1
+    api_key_env: EU_GATEWAY_KEY
+    group: gpt-4o
 state:                       # optional: share circuits and statistics between replicas
   redis_url: redis://redis:6379/0
   router: my-app             # replicas with the same name share state
@@ -19,10 +26,12 @@ state:                       # optional: share circuits and statistics between r
 
 Target entries take ``model`` (required), ``provider`` (an OpenAI-compatible preset,
 ``anthropic`` or ``gemini``; default: the catalog's vendor), ``name``, ``base_url``,
-``api_key_env``, ``capability``, ``transport``, ``timeout``, ``extra_body`` and
-``max_response_bytes``. Keys are never read from the file: only the name of the variable holding
-one. A ``base_url`` that is not the vendor's own needs its own ``api_key_env`` (a vendor's
-default key variable is only sent to that vendor; see ``docs/providers.md``).
+``api_key_env``, ``capability``, ``transport``, ``timeout``, ``extra_body``,
+``max_response_bytes`` and ``group`` (targets with the same ``group`` serve one model and share
+its calls; targets with the same model id group by themselves, see ``docs/groups.md``). Keys
+are never read from the file: only the name of the variable holding one. A ``base_url`` that
+is not the vendor's own needs its own ``api_key_env`` (a vendor's default key variable is only
+sent to that vendor; see ``docs/providers.md``).
 
 ``state`` takes ``redis_url`` (required; a password in it or in ``password_env``, default
 ``SMARTROUTE_REDIS_PASSWORD``), ``router``, ``ttl_s``, ``refresh_s``, ``retry_s`` and
@@ -45,7 +54,7 @@ from smartroute.target import Target
 
 _TARGET_FIELDS = {
     "model", "provider", "name", "base_url", "api_key_env", "capability", "transport", "timeout",
-    "extra_body", "max_response_bytes",
+    "extra_body", "max_response_bytes", "group",
 }
 _STRING_FIELDS = ("name", "base_url", "api_key_env", "transport")
 
@@ -185,4 +194,23 @@ def build_router(config: Mapping[str, Any] | str | os.PathLike[str]) -> Router:
     entries = data.get("targets")
     targets = build_targets(entries) if entries is not None else None
     state = build_state(data["state"]) if data.get("state") is not None else None
+    if targets is not None and entries is not None:
+        policy = _with_groups(policy, entries, targets)
     return Router(targets, policy, state=state)
+
+
+def _with_groups(
+    policy: RoutingPolicy, entries: Sequence[Mapping[str, Any]], targets: Sequence[Target]
+) -> RoutingPolicy:
+    """``group:`` on target entries, as the policy's declared equivalents."""
+    groups: dict[str, list[str]] = {}
+    for i, (entry, target) in enumerate(zip(entries, targets, strict=True)):
+        label = entry.get("group")
+        if label is None:
+            continue
+        if not isinstance(label, str) or not label.strip():
+            raise ConfigurationError(f"targets[{i}].group: must be a non-empty string")
+        groups.setdefault(label, []).append(target.name)
+    for label, names in groups.items():
+        policy = policy.equivalent([*policy.groups.equivalent.get(label, ()), *names], name=label)
+    return policy

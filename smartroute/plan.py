@@ -154,6 +154,48 @@ class Exclusion:
 
 
 @dataclass(slots=True, eq=False)
+class GroupPick:
+    """How one deployment group's members were ordered for a request
+    (:mod:`smartroute.groups`): the first is the chosen member, the rest its fallback."""
+
+    group: str
+    members: list[str]
+    spread: str  # least_loaded, weighted, session, or single (one member eligible)
+    inflight: list[int] | None = None  # the members' calls in flight, when spread by load
+    skipped: list[str] = field(default_factory=list)  # members not eligible (circuit open, ...)
+
+    @property
+    def chosen(self) -> str:
+        return self.members[0]
+
+    def describe(self) -> str:
+        how = {
+            "least_loaded": "least in-flight",
+            "weighted": "weighted",
+            "session": "session affinity",
+            "single": "the only eligible member",
+        }.get(self.spread, self.spread)
+        if self.inflight is not None:
+            pairs = zip(self.members, self.inflight, strict=True)
+            order = ", ".join(f"{m} ({n} in flight)" for m, n in pairs)
+        else:
+            order = ", ".join(self.members)
+        out = f"group {self.group}: {how}; {order}"
+        if self.skipped:
+            out += f"; skipped {', '.join(self.skipped)}"
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "chosen": self.members[0],
+            "members": list(self.members),
+            "spread": self.spread,
+            "inflight": None if self.inflight is None else list(self.inflight),
+            "skipped": list(self.skipped),
+        }
+
+
+@dataclass(slots=True, eq=False)
 class RoutingPlan:
     request: ChatRequest
     features: RequestFeatures
@@ -166,6 +208,8 @@ class RoutingPlan:
     forced_probe: str | None = None
     # the router's clock when the call began (before any wait for a circuit); None: at execution
     started_at: float | None = None
+    # deployment groups: each grouped candidate's name -> how its group was ordered
+    groups: dict[str, GroupPick] = field(default_factory=dict)
 
     @property
     def first(self) -> Candidate:
@@ -202,7 +246,8 @@ class RoutingPlan:
         lines.append(
             "candidates: score= weighted q(uality), s(peed), c(ost); ~$ = this request"
         )
-        for i, cand in enumerate(self.candidates[:top], 1):
+        entries = self._entries()
+        for i, cand in enumerate(entries[:top], 1):
             extra = ""
             if cand.extra:
                 extra = " " + " ".join(f"{k}={v:.3g}" for k, v in cand.extra.items())
@@ -211,12 +256,13 @@ class RoutingPlan:
                 f"  {i}. {cand.name:<24} {cand.score:.3f}  q={cand.quality:.2f} "
                 f"s={cand.speed:.2f} c={cand.cost:.2f}  {usd}{extra}"
             )
-        if len(self.candidates) > top:
-            lines.append(f"  ... {len(self.candidates) - top} more")
+            pick = self.groups.get(cand.name)
+            if pick is not None:
+                lines.append(f"       {pick.describe()}")
+        if len(entries) > top:
+            lines.append(f"  ... {len(entries) - top} more")
         lines.extend(_price_lines(self.candidates[:top]))
-        scored = [
-            c for c in self.candidates[:top] if c.profile.capability.quality_score is not None
-        ]
+        scored = [c for c in entries[:top] if c.profile.capability.quality_score is not None]
         if scored:
             lines.append(
                 "quality scores (in place of the tier): "
@@ -233,6 +279,15 @@ class RoutingPlan:
             if len(self.excluded) > top:
                 lines.append(f"  ... {len(self.excluded) - top} more")
         return "\n".join(lines)
+
+    def _entries(self) -> list[Candidate]:
+        """One entry per group (its chosen member) or ungrouped candidate, in rank order."""
+        groups = self.groups
+        if not groups:
+            return self.candidates
+        return [
+            c for c in self.candidates if (p := groups.get(c.name)) is None or p.chosen == c.name
+        ]
 
     def __str__(self) -> str:
         return self.explain()

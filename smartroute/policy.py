@@ -27,6 +27,7 @@ from pydantic import (
 
 from smartroute.capability import ProviderCapability
 from smartroute.errors import ConfigurationError, ErrorKind
+from smartroute.groups import GroupConfig, SpreadMode
 
 
 class RoutingStrategy(StrEnum):
@@ -282,6 +283,7 @@ class RoutingPolicy(_Frozen):
     rate_limits: tuple[RateLimit, ...] = ()
     budgets: tuple[Budget, ...] = ()
     when_rate_limited_: Literal["fallback", "wait"] = Field("fallback", alias="when_rate_limited")
+    groups: GroupConfig = Field(default_factory=GroupConfig)
 
     model_config = ConfigDict(
         frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False
@@ -522,6 +524,35 @@ class RoutingPolicy(_Frozen):
         label = name or (f"per-{per}" if per else "router")
         kept = [x.model_dump(by_alias=True) for x in self.budgets if x.label != label]
         return self._with(budgets=[*kept, spec])
+
+    def equivalent(self, names: Iterable[str], *, name: str | None = None) -> RoutingPolicy:
+        """Targets (names or model ids) serving the same model: one deployment group."""
+        listed = _listed("equivalent", names)
+        group = name or listed[0]
+        return self._with(
+            groups={
+                **self.groups.model_dump(),
+                "equivalent": {**self.groups.equivalent, group: listed},
+            }
+        )
+
+    def spread(
+        self,
+        mode: SpreadMode = "least_loaded",
+        *,
+        weights: Mapping[str, float] | None = None,
+        affinity: bool = True,
+    ) -> RoutingPolicy:
+        """How a deployment group shares calls: ``least_loaded``, ``weighted`` (by target
+        name, default 1) or ``off``; ``affinity`` honours session keys."""
+        return self._with(
+            groups={
+                **self.groups.model_dump(),
+                "spread": mode,
+                "weights": dict(weights or {}),
+                "affinity": affinity,
+            }
+        )
 
     def adaptive_config(self, **kwargs: Any) -> RoutingPolicy:
         return self._with(adaptive={**self.adaptive.model_dump(), **kwargs})

@@ -19,6 +19,7 @@ from smartroute.errors import (
 from smartroute.execution import Executor
 from smartroute.features import ComplexityClassifier, RequestFeatures, analyze
 from smartroute.feedback import FeedbackLoop, QualityScorer
+from smartroute.groups import DeploymentGroups, groups_explanation, session_key
 from smartroute.limits import Limiter, check_tags
 from smartroute.plan import Exclusion, Profile, RoutingPlan, settle_prices
 from smartroute.policy import RoutingPolicy
@@ -71,6 +72,11 @@ class Router:
         self._profiles = self._build_profiles()
         self._by_name = {p.name: p for p in self._profiles}
         self.feedback = FeedbackLoop(self, scorers=scorers, sample_rate=scorer_sample_rate)
+        self.groups = DeploymentGroups(
+            self._profiles, self.policy.groups, self.feedback.inflight, self.clock
+        )
+        if self.groups.active:
+            self.feedback.subscribe(self.groups)
         # Learning strategies get their statistics through the feed (a protocol), never the
         # router; one that learns from the prompt's text ranks with it (rank_text).
         self.strategy = build_strategy(
@@ -154,7 +160,10 @@ class Router:
         ``kwargs`` are request fields, ours or OpenAI's (``messages=``, ``max_tokens=``, ...).
         ``model=`` pins the target it names; a name that is no target's (a model written for
         another client) is ignored, and the plan says so in ``explanation["model"]``. ``tags``
-        are the call's (e.g. ``{"team": "a"}``), which per-key budgets are kept by."""
+        are the call's (e.g. ``{"team": "a"}``), which per-key budgets are kept by. ``session`` (or
+        ``metadata={"session": ...}``) keeps the calls of one session on one member of a
+        deployment group while that member is eligible."""
+        session = kwargs.pop("session", None)
         ignored = self._foreign_model(kwargs) if "model" in kwargs else None
         if ignored is not None:
             kwargs = {k: v for k, v in kwargs.items() if k != "model"}
@@ -170,12 +179,21 @@ class Router:
         fallback = self.policy.fallback
         if fallback and len(candidates) > 1:
             candidates = _apply_chain(candidates, fallback)
+        picks = None
+        if session is None and req.metadata:
+            session = req.metadata.get("session")
+        session = session_key(session)
+        if self.groups.active:
+            candidates, picks = self.groups.arrange(candidates, session)
         plan = RoutingPlan(req, features, self.strategy.name, candidates, excluded, weights)
         explain = getattr(self.strategy, "explain", None)
         if explain is not None:
             plan.explanation = explain(candidates)
         if ignored is not None:
             plan.explanation["model"] = f"{ignored!r} names no target: ignored, routed by policy"
+        if picks:
+            plan.groups = picks
+            plan.explanation = {**plan.explanation, "groups": groups_explanation(picks)}
         return plan
 
     def _foreign_model(self, kwargs: dict[str, Any]) -> str | None:
