@@ -8,7 +8,11 @@ Redis from a background thread; circuit writes go through only when a circuit ch
 
 Redis: ``SMARTROUTE_REDIS_URL``, else a private ``redis-server`` started for the run.
 
-    python benchmarks/bench_redis.py [--calls 6400]
+It also prints the requests per second of three processes sharing one rate limit through
+Redis (every attempt on the limited target reserves in one Lua call), and checks the limit held:
+no more calls reached the limited target, across the three, than the limit allows.
+
+    python benchmarks/bench_redis.py [--calls 6400] [--shared-calls 3000]
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import multiprocessing
 import os
 import statistics
 import time
@@ -75,10 +80,43 @@ def measure(r: Router, calls: int) -> tuple[float, float]:
     return statistics.median(lat) * 1e6, (time.process_time() - cpu0) / calls * 1e6
 
 
+def limited_worker(url: str, name: str, rpm: int, calls: int, out: multiprocessing.Queue) -> None:
+    """One process: its own router on the shared store, ``a`` limited to ``rpm``, ``b`` the
+    fallback; reports (calls answered by a, wall seconds)."""
+    store = RedisStateStore.from_url(url, router=name)
+    policy = RoutingPolicy.cheapest().rate_limit("a", rpm=rpm)
+    r = router(policy, store)
+    asyncio.run(run(r, 50))  # warm-up (counts against the limit too)
+    _lat, wall = asyncio.run(run(r, calls))
+    a = next(t for t in r.targets if t.name == "a")
+    out.put((len(a.calls), wall))  # type: ignore[attr-defined]
+    store.close()
+
+
+def shared_limit(url: str, calls: int, rpm: int) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    out: multiprocessing.Queue = ctx.Queue()
+    name = "bench-limit-" + uuid.uuid4().hex[:8]
+    procs = [ctx.Process(target=limited_worker, args=(url, name, rpm, calls, out))
+             for _ in range(3)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    to_a = sum(n for n, _ in results)
+    rate = sum(calls / wall for _, wall in results)
+    print(f"3 processes sharing rpm={rpm} on target a (fallback b), {calls} calls each, "
+          f"concurrency {CONCURRENCY}: {rate:,.0f} calls/s together; "
+          f"{to_a} reached a (limit {rpm}: {'held' if to_a <= rpm else 'EXCEEDED'})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=6400)
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians shown")
+    ap.add_argument("--shared-calls", type=int, default=3000, help="per process, shared limit")
+    ap.add_argument("--rpm", type=int, default=1000)
     args = ap.parse_args()
     policies = {
         "cheapest": RoutingPolicy.cheapest(),
@@ -114,6 +152,9 @@ def main() -> None:
     print("p50: one call's latency with 63 others on the same loop; cpu: the process's CPU time "
           "per call, background threads included.")
     print(f"p50 added per call with Redis: {worst:.0f} µs (goal < 200 µs)")
+    print()
+    with redis_url() as url:
+        shared_limit(url, args.shared_calls, args.rpm)
 
 
 if __name__ == "__main__":

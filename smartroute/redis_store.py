@@ -206,6 +206,15 @@ class RedisStateStore:
 
     # --- keys ----------------------------------------------------------------------------
 
+    @property
+    def redis_client(self) -> redis.Redis:
+        """The sync client, for shared counters (rate limits and budgets: smartroute.limits)."""
+        return self._fg
+
+    @property
+    def key_prefix(self) -> str:
+        return f"{PREFIX}:{self.router}:"
+
     def record_key(self, namespace: str, key: str) -> str:
         return f"{PREFIX}:{self.router}:{namespace}:{key}"
 

@@ -207,3 +207,30 @@ def test_framework_classes_pass_the_store_through(redis_url):
             SmartRouterChatModel(router=lc._router, state=store)
     finally:
         store.close()
+
+
+def test_rate_limits_through_a_redis_state_store_are_shared(redis_url):
+    """Routers on RedisStateStores of one router name share one rate limit: the limiter finds
+    the store's Redis client (a regression: it counted per process)."""
+    import uuid
+
+    from smartroute import ProviderCapability, Router, RoutingPolicy
+    from smartroute.state import RedisStateStore
+    from smartroute.testing import ScriptedTarget
+
+    name = "limits-" + uuid.uuid4().hex[:8]
+    policy = RoutingPolicy.cheapest().rate_limit("a", rpm=5)
+    routers, stores = [], []
+    for _ in range(2):
+        store = RedisStateStore.from_url(redis_url, router=name)
+        stores.append(store)
+        targets = [
+            ScriptedTarget(n, ProviderCapability(input_cost_per_1m=p, output_cost_per_1m=p))
+            for n, p in (("a", 1.0), ("b", 2.0))
+        ]
+        routers.append(Router(targets, policy, state=store))
+    answered = [r.chat(f"q{i}").decision.target for i in range(8) for r in routers]
+    to_a = sum(len(r.targets[0].calls) for r in routers)
+    assert to_a == 5 and answered.count("a") == 5 and answered.count("b") == 11
+    for s in stores:
+        s.close()
