@@ -49,6 +49,7 @@ from smartroute.providers.body import (
     ACCEPT_ENCODING,
     DEFAULT_MAX_RESPONSE_BYTES,
     STREAM_FACTOR,
+    AnswerSize,
     Decoder,
     SSEReader,
     as_response,
@@ -649,10 +650,11 @@ class HTTPTarget(TargetIdentity):
                     raise self._stream_error(self._as_full(response, body))
                 decoder = Decoder(_encoding(response), self._stream_limit)
                 sse = SSEReader(self.max_response_bytes)
+                size = AnswerSize(self.max_response_bytes)
                 for raw in _raw(response):
                     for piece in decoder.feed(raw):
                         for event, data in sse.feed(piece):
-                            yield from self._feed(parser, event, data)
+                            yield from self._feed(parser, event, data, size)
                             if parser.done:
                                 break
                         if parser.done:
@@ -676,9 +678,11 @@ class HTTPTarget(TargetIdentity):
         except ProviderError as err:
             raise self._scrub(err) from None
 
-    def _feed(self, parser: StreamParser, event: str, data: str) -> list[ChatChunk]:
+    def _feed(
+        self, parser: StreamParser, event: str, data: str, size: AnswerSize
+    ) -> list[ChatChunk]:
         try:
-            return parser.feed(event, data)
+            return size.take(parser.feed(event, data))
         except ProviderError as err:
             raise self._scrub(err) from None
         except (ValueError, TypeError, RecursionError) as exc:
@@ -752,6 +756,7 @@ class HTTPTarget(TargetIdentity):
                     raise self._stream_error(self._as_full(response, body))
                 decoder = Decoder(_encoding(response), self._stream_limit)
                 sse = SSEReader(self.max_response_bytes)
+                size = AnswerSize(self.max_response_bytes)
                 raws = _araw(response)
                 while not parser.done:
                     async with _until(deadline):  # per read: never across a yield
@@ -760,7 +765,7 @@ class HTTPTarget(TargetIdentity):
                         break
                     for piece in decoder.feed(raw):
                         for event, data in sse.feed(piece):
-                            for chunk in self._feed(parser, event, data):
+                            for chunk in self._feed(parser, event, data, size):
                                 yield chunk
                             if parser.done:
                                 break

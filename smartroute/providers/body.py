@@ -14,6 +14,7 @@ import re
 import time
 import zlib
 from collections.abc import Mapping
+from typing import Any
 
 import httpx
 
@@ -51,6 +52,27 @@ def check_limit(value: object, where: str) -> int:
             f"(default {DEFAULT_MAX_RESPONSE_BYTES}, 32 MB)"
         )
     return value
+
+
+class AnswerSize:
+    """The streamed answer's own size (text, reasoning, tool-call arguments), bounded by
+    ``max_response_bytes`` like a whole body: the stream's framing may be larger, the answer may
+    not."""
+
+    __slots__ = ("limit", "used")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def take(self, chunks: list[Any]) -> list[Any]:
+        for c in chunks:
+            self.used += len(c.text) + len(c.reasoning)
+            for d in c.tool_call_deltas:
+                self.used += len(d.arguments)
+        if self.used > self.limit:
+            raise too_large(self.limit, "streamed answer")
+        return chunks
 
 
 def too_large(limit: int, what: str = "response body") -> ProviderError:

@@ -218,3 +218,32 @@ def test_truncated_tool_arguments_in_a_body_are_malformed(
     with pytest.raises(ProviderError) as info:
         call(make(fake_provider, vendor), mode, AttemptOptions(timeout=30))
     assert info.value.kind == ErrorKind.MALFORMED_RESPONSE, info.value
+
+
+@pytest.mark.parametrize("vendor", ["openai", "anthropic", "gemini"])
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+def test_a_streamed_answer_larger_than_the_limit_is_refused(
+    fake_provider: FakeProvider, vendor: str, mode: str
+) -> None:
+    """Each event small, the stream's framing within its allowance, but the answer itself
+    past max_response_bytes: refused, not returned as a success (seen in the soak benchmark:
+    a 41.8 MB streamed text arrived whole)."""
+    fake_provider.configure("*", responder=lambda model, body: "a" * (2 * MB), chunk_chars=65536)
+    target = make(fake_provider, vendor, max_response_bytes=1 * MB)
+    req = to_request("hello")
+
+    async def drain_async() -> None:
+        async for _ in target.astream(req):
+            pass
+
+    with pytest.raises(ProviderError) as info:
+        if mode == "stream":
+            for _ in target.stream(req):
+                pass
+        else:
+            asyncio.run(drain_async())
+    assert info.value.kind is ErrorKind.MALFORMED_RESPONSE
+    assert "max_response_bytes" in info.value.message
+    small = make(fake_provider, vendor, max_response_bytes=4 * MB)
+    text = "".join(c.text for c in small.stream(req))
+    assert len(text) == 2 * MB  # the same answer within the limit arrives whole
