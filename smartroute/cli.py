@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -345,7 +344,7 @@ def fake_provider(
     ] = False,
 ) -> None:
     """Serve the fault-injecting fake OpenAI/Anthropic/Gemini server until interrupted."""
-    from smartroute.testing.fake_provider import FakeProvider, _parse_fault
+    from smartroute.testing.fake_provider import FakeProvider, _parse_fault, serve_forever
 
     if not 0 <= port <= 65535:
         _fail(f"--port {port}: use 0 (a free port) to 65535")
@@ -375,16 +374,7 @@ def fake_provider(
     for model, seconds in flaps:
         fp.flap(model, seconds)
     _guard(fp.start)
-    print(f"fake provider listening: OpenAI base_url={fp.base_url} "
-          f"Anthropic base_url={fp.anthropic_base_url} Gemini base_url={fp.gemini_base_url}",
-          flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fp.stop()
+    serve_forever(fp)
 
 
 @app.command()

@@ -1505,6 +1505,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError:
             parser.error(f"--flap {spec!r}: use MODEL=SECONDS")
     fp.start()
+    serve_forever(fp)
+    return 0
+
+
+def serve_forever(fp: FakeProvider) -> None:
+    """Announce a started server's URLs (one line, which scripts wait for) and serve until
+    interrupted; then stop it."""
     print(f"fake provider listening: OpenAI base_url={fp.base_url} "
           f"Anthropic base_url={fp.anthropic_base_url} Gemini base_url={fp.gemini_base_url}",
           flush=True)
@@ -1515,7 +1522,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         pass
     finally:
         fp.stop()
-    return 0
 
 
 if __name__ == "__main__":
