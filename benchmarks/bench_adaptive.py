@@ -31,12 +31,12 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from smartroute import ProviderCapability, Router, RoutingPolicy
-from smartroute.errors import ErrorKind
-from smartroute.features import analyze
-from smartroute.feedback import Outcome
-from smartroute.request import to_request
-from smartroute.testing import FakeClock, ScriptedTarget
+from smartroute_llm import ProviderCapability, Router, RoutingPolicy
+from smartroute_llm.errors import ErrorKind
+from smartroute_llm.features import analyze
+from smartroute_llm.feedback import Outcome
+from smartroute_llm.request import to_request
+from smartroute_llm.testing import FakeClock, ScriptedTarget
 
 PROMPT = (
     "Explain why a distributed system needs careful design of its caches and queues while "
@@ -116,7 +116,7 @@ def decision_times() -> None:
 def cluster_cost() -> None:
     """The prompt-cluster step of a decision (vector + two-level nearest search) for a
     100-word prompt, with the cluster tables full."""
-    from smartroute.strategies.clusters import PromptContexts
+    from smartroute_llm.strategies.clusters import PromptContexts
 
     rng = random.Random(0)
     words = PROMPT.replace(",", "").replace(".", "").split()
@@ -140,9 +140,9 @@ def online_tables() -> None:
     import numpy as np
     from bench_eval import ROUTELLM, ROUTERBENCH, TaskLookup, routellm_table
 
-    from smartroute.eval.metrics import Scale, report, score, single_model_points
-    from smartroute.eval.replay import ONLINE_COST_WEIGHTS, PolicySpec, replay
-    from smartroute.eval.tables import open_queries, read_table, split_table
+    from smartroute_llm.eval.metrics import Scale, report, score, single_model_points
+    from smartroute_llm.eval.replay import ONLINE_COST_WEIGHTS, PolicySpec, replay
+    from smartroute_llm.eval.tables import open_queries, read_table, split_table
 
     def tables():  # type: ignore[no-untyped-def]
         if ROUTERBENCH.is_file():

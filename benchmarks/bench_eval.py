@@ -37,12 +37,18 @@ from pathlib import Path
 
 import numpy as np
 
-from smartroute.eval.metrics import PolicyReport, Scale, report, single_model_points
-from smartroute.eval.predictor import QualityPredictor, _sigmoid
-from smartroute.eval.replay import Evaluation, MeanQualityClassifier, PolicySpec, evaluate
-from smartroute.eval.tables import OutcomeTable, QueryTable, open_queries, read_table, split_table
-from smartroute.features import Complexity
-from smartroute.request import ChatRequest
+from smartroute_llm.eval.metrics import PolicyReport, Scale, report, single_model_points
+from smartroute_llm.eval.predictor import QualityPredictor, _sigmoid
+from smartroute_llm.eval.replay import Evaluation, MeanQualityClassifier, PolicySpec, evaluate
+from smartroute_llm.eval.tables import (
+    OutcomeTable,
+    QueryTable,
+    open_queries,
+    read_table,
+    split_table,
+)
+from smartroute_llm.features import Complexity
+from smartroute_llm.request import ChatRequest
 
 SHARED = next(
     (d / "shared" / "routing-data" for d in Path(__file__).resolve().parents
@@ -159,7 +165,7 @@ def specs(train: OutcomeTable, queries: QueryTable, predictors: dict[str, Qualit
 
 def decision_ms(predictor: QualityPredictor, repeats: int = 200) -> float:
     """Median ms of one routing decision's classify() for a 100-word prompt."""
-    from smartroute.request import to_request
+    from smartroute_llm.request import to_request
 
     sentence = ("which of the following best explains why a metal spoon feels colder than a "
                 "wooden spoon at the same room temperature")
@@ -183,7 +189,7 @@ def fit_predictors(train: OutcomeTable) -> dict[str, QualityPredictor]:
           f"k={out['predictor'].neighbours} blend={out['predictor'].blend}, "
           f"{decision_ms(out['predictor']):.2f} ms per decision (100-word prompt)")
     try:
-        from smartroute.eval.embed import WordLlamaEncoder
+        from smartroute_llm.eval.embed import WordLlamaEncoder
 
         enc = WordLlamaEncoder()
     except Exception as exc:  # the embed extra is optional

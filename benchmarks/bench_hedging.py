@@ -16,9 +16,9 @@ import random
 import statistics
 import time
 
-from smartroute import ProviderCapability, Router, RoutingPolicy
-from smartroute.providers import OpenAICompatible
-from smartroute.testing.fake_provider import FakeProvider
+from smartroute_llm import ProviderCapability, Router, RoutingPolicy
+from smartroute_llm.providers import OpenAICompatible
+from smartroute_llm.testing.fake_provider import FakeProvider
 
 FAST, SLOW, SLOW_SHARE = 0.040, 0.400, 0.05
 

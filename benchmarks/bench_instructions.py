@@ -33,9 +33,9 @@ import asyncio, json, sys
 mode, n, base, conc = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 import httpx
 from httpx_aiohttp import AiohttpTransport
-from smartroute import Router, RoutingPolicy
-from smartroute.providers import OpenAICompatible
-from smartroute.providers.base import DEFAULT_LIMITS, DEFAULT_TIMEOUT
+from smartroute_llm import Router, RoutingPolicy
+from smartroute_llm.providers import OpenAICompatible
+from smartroute_llm.providers.base import DEFAULT_LIMITS, DEFAULT_TIMEOUT
 MESSAGES = [{"role": "user", "content": "Say hello in five words."}]
 BODY = json.dumps({"model": "gpt-4o-mini", "messages": MESSAGES}).encode()
 HEADERS = {"authorization": "Bearer bench", "content-type": "application/json"}
@@ -74,7 +74,7 @@ async def main():
 
 asyncio.run(main())
 """
-RUN_FAKE = "import sys; from smartroute.testing.fake_provider import main; main(sys.argv[1:])"
+RUN_FAKE = "import sys; from smartroute_llm.testing.fake_provider import main; main(sys.argv[1:])"
 
 
 def _collected(stderr: str) -> int:

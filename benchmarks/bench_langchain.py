@@ -19,8 +19,8 @@ from collections.abc import Awaitable, Callable
 from langchain_openai import ChatOpenAI
 
 from langchain_smartroute import SmartRouterChatModel
-from smartroute import RoutingPolicy
-from smartroute.testing.fake_provider import FakeProvider
+from smartroute_llm import RoutingPolicy
+from smartroute_llm.testing.fake_provider import FakeProvider
 
 
 async def measure(call: Callable[[], Awaitable[object]], calls: int, rounds: int) -> list[float]:

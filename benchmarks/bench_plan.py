@@ -3,7 +3,7 @@
 Targets: < 20 µs median for 3 candidates on a 100-word prompt, < 1 ms for 1,000 candidates,
 growing no worse than linearly in candidates or prompt length. Baseline: LiteLLM's Router
 picking a deployment (``get_available_deployment``) measured in the same run when litellm is
-installed (``pip install 'smartroute[bench]'``).
+installed (``pip install 'smartroute-llm[bench]'``).
 
     python benchmarks/bench_plan.py
 """
@@ -16,8 +16,8 @@ import statistics
 import time
 from collections.abc import Callable
 
-from smartroute import ProviderCapability, Router, RoutingPolicy, to_request
-from smartroute.testing import ScriptedTarget
+from smartroute_llm import ProviderCapability, Router, RoutingPolicy, to_request
+from smartroute_llm.testing import ScriptedTarget
 
 WORDS = [
     "the",

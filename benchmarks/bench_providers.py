@@ -41,10 +41,10 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
-from smartroute import Router, RoutingPolicy
-from smartroute.providers import OpenAICompatible
+from smartroute_llm import Router, RoutingPolicy
+from smartroute_llm.providers import OpenAICompatible
 
-RUN_FAKE = "import sys; from smartroute.testing.fake_provider import main; main(sys.argv[1:])"
+RUN_FAKE = "import sys; from smartroute_llm.testing.fake_provider import main; main(sys.argv[1:])"
 MODEL = "gpt-4o-mini"
 BODY = {"model": MODEL, "messages": [{"role": "user", "content": "Say hello in five words."}]}
 LIMITS = httpx.Limits(max_connections=1024, max_keepalive_connections=512)

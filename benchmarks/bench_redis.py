@@ -27,10 +27,10 @@ import time
 import uuid
 from collections.abc import Iterator
 
-from smartroute import ProviderCapability, Router, RoutingPolicy
-from smartroute.redis_store import RedisStateStore
-from smartroute.state import StateStore
-from smartroute.testing import ScriptedTarget
+from smartroute_llm import ProviderCapability, Router, RoutingPolicy
+from smartroute_llm.redis_store import RedisStateStore
+from smartroute_llm.state import StateStore
+from smartroute_llm.testing import ScriptedTarget
 
 CONCURRENCY = 64
 
@@ -41,7 +41,7 @@ def redis_url() -> Iterator[str]:
     if url:
         yield url
         return
-    from smartroute.testing.redis_server import RedisServer
+    from smartroute_llm.testing.redis_server import RedisServer
 
     with RedisServer() as server:
         yield server.url

@@ -47,9 +47,9 @@ from typing import Any
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from smartroute import Router, RoutingPolicy  # noqa: E402
-from smartroute.errors import AllTargetsFailed, SmartRouteError  # noqa: E402
-from smartroute.providers import Anthropic, OpenAICompatible  # noqa: E402
+from smartroute_llm import Router, RoutingPolicy  # noqa: E402
+from smartroute_llm.errors import AllTargetsFailed, SmartRouteError  # noqa: E402
+from smartroute_llm.providers import Anthropic, OpenAICompatible  # noqa: E402
 
 # name -> wire format; names are the models, so an answer's "[model]" tag names its target
 TARGETS = {"oa-fast": "openai", "oa-flaky": "openai", "an-main": "anthropic",
@@ -61,7 +61,7 @@ PROMPT_RE = re.compile(r"soak-(\d+)-[0-9a-f]{6}")
 
 def fault_mix(hang_s: float, stall_s: float, hostile: bool) -> dict[str, list[tuple[float, Any]]]:
     """Per model: (probability, fault) pairs; the rest of the requests are answered normally."""
-    from smartroute.testing.fake_provider import Fault
+    from smartroute_llm.testing.fake_provider import Fault
 
     def slow() -> Fault:
         return Fault.slow_first_token(delay=random.choice((0.3, 0.8, 2.5)))
@@ -103,7 +103,7 @@ def hostile_faults(hang_s: float) -> list[tuple[float, Any]]:
     """(probability, fault) for the hostile faults the installed FakeProvider offers (none on
     older versions). Big bodies exceed the 32 MB answer limit issue #12 asks for, and are rare:
     each one moves tens of megabytes."""
-    from smartroute.testing.fake_provider import Fault
+    from smartroute_llm.testing.fake_provider import Fault
 
     f: Any = Fault
     makers = [
@@ -119,7 +119,7 @@ def hostile_faults(hang_s: float) -> list[tuple[float, Any]]:
 
 def serve(args: argparse.Namespace) -> int:
     """The subprocess: start the server, print its URL, answer ``count`` on stdin, stop at EOF."""
-    from smartroute.testing.fake_provider import FakeProvider, heavy_tail
+    from smartroute_llm.testing.fake_provider import FakeProvider, heavy_tail
 
     rng = random.Random(args.seed)
     mixes = fault_mix(args.hang_s, args.stall_s, args.hostile)
@@ -546,9 +546,9 @@ def _q(values: list[float], q: float) -> float:
 
 def report(r: dict[str, Any], args: argparse.Namespace, hostile: int) -> bool:
     inv = r["invariants"]
-    import smartroute
+    import smartroute_llm
 
-    print(f"smartroute from {os.path.dirname(smartroute.__file__)}")
+    print(f"smartroute from {os.path.dirname(smartroute_llm.__file__)}")
     print(f"soak: {r['calls']:,} calls ({r['streamed']:,} streamed, {r['sync']:,} on the sync "
           f"API) at concurrency "
           f"{r['concurrency']}, deadline {args.deadline} s, ttft {args.ttft} s, stall "

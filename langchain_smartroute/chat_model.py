@@ -49,15 +49,15 @@ from langchain_smartroute.errors import to_langchain_error
 from langchain_smartroute.messages import ai_chunk, ai_message, to_request, usage_metadata
 from langchain_smartroute.profiles import capability_for, merge_profiles, profile_from_capability
 from langchain_smartroute.target import _ANSWER_KEYS, CALL_KEY, LangChainCall, LangChainTarget
-from smartroute.capability import ProviderCapability
-from smartroute.errors import ConfigurationError
-from smartroute.features import estimate_tokens
-from smartroute.limits import pick_tags
-from smartroute.policy import RoutingPolicy, RoutingStrategy
-from smartroute.request import ChatRequest
-from smartroute.response import ChatChunk, ChatResponse
-from smartroute.router import Router
-from smartroute.target import Target
+from smartroute_llm.capability import ProviderCapability
+from smartroute_llm.errors import ConfigurationError
+from smartroute_llm.features import estimate_tokens
+from smartroute_llm.limits import pick_tags
+from smartroute_llm.policy import RoutingPolicy, RoutingStrategy
+from smartroute_llm.request import ChatRequest
+from smartroute_llm.response import ChatChunk, ChatResponse
+from smartroute_llm.router import Router
+from smartroute_llm.target import Target
 
 _PENDING: ContextVar[list[BaseMessage] | None] = ContextVar("smartroute_lc_messages", default=None)
 # rankings that draw or advance state on every plan: only the call itself may plan them
@@ -240,7 +240,7 @@ class SmartRouterChatModel(BaseChatModel):
                     "names, and there are none; configure each chat model's own base URL"
                 )
             return []
-        from smartroute.providers.registry import for_models
+        from smartroute_llm.providers.registry import for_models
 
         explicit = "api_key" in self.model_fields_set
         return list(

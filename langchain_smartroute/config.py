@@ -9,7 +9,7 @@ Shape::
         capability: {speed_tier: fast}                        # optional
         params: {temperature: 0}                              # optional init kwargs
       - model: gpt-4o                                         # smartroute provider target
-        provider: openai                                      # smartroute.config.build_targets
+        provider: openai                                      # smartroute_llm.config.build_targets
     model: my-router                                          # any other chat-model field
 
 Keys never come from the file: providers read them from the environment.
@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from smartroute.errors import ConfigurationError
-from smartroute.policy import RoutingPolicy
+from smartroute_llm.errors import ConfigurationError
+from smartroute_llm.policy import RoutingPolicy
 
 
 def _load(config: Mapping[str, Any] | str | Path) -> dict[str, Any]:
@@ -55,7 +55,7 @@ def _candidate(i: int, spec: Any) -> Any:
 
         entry["model"] = init_chat_model(spec["langchain"], **dict(spec.get("params") or {}))
     elif isinstance(spec.get("model"), str):
-        from smartroute.config import build_targets
+        from smartroute_llm.config import build_targets
 
         return build_targets([spec])[0]
     elif "model" in spec:

@@ -24,7 +24,7 @@ from langchain_core.exceptions import (
     ModelTimeoutError,
 )
 
-from smartroute.errors import AllTargetsFailed, ErrorKind, NoCandidatesError, ProviderError
+from smartroute_llm.errors import AllTargetsFailed, ErrorKind, NoCandidatesError, ProviderError
 
 _BY_KIND: dict[ErrorKind, type[ModelError]] = {
     ErrorKind.RATE_LIMITED: ModelRateLimitError,

@@ -22,7 +22,7 @@ from langchain_core.messages import (
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.messages.tool import tool_call, tool_call_chunk
 
-from smartroute.request import (
+from smartroute_llm.request import (
     ChatRequest,
     ImagePart,
     Message,
@@ -31,7 +31,7 @@ from smartroute.request import (
     ToolCall,
     ToolSpec,
 )
-from smartroute.response import ChatChunk, ChatResponse, Usage
+from smartroute_llm.response import ChatChunk, ChatResponse, Usage
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
 

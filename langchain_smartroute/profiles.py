@@ -15,8 +15,8 @@ from typing import Any, cast
 from langchain_core.language_models import BaseChatModel
 from langchain_core.language_models.model_profile import ModelProfile
 
-from smartroute import catalog
-from smartroute.capability import ProviderCapability
+from smartroute_llm import catalog
+from smartroute_llm.capability import ProviderCapability
 
 # profile key -> capability field; the planner excludes candidates lacking these, so the
 # router can claim them when at least one candidate has them

@@ -1,4 +1,4 @@
-"""Any LangChain chat model as a smartroute :class:`~smartroute.target.Target`.
+"""Any LangChain chat model as a smartroute :class:`~smartroute_llm.target.Target`.
 
 Delegation is leaf-level: the router's own ``_generate``/``_stream`` call the candidate's
 ``_generate``/``_stream`` (never ``invoke``), handing over the router's run manager, so a routed
@@ -40,12 +40,12 @@ from langchain_smartroute.messages import (
     reasoning_of,
     to_langchain_message,
 )
-from smartroute.capability import ProviderCapability
-from smartroute.errors import ErrorKind, ProviderError, provider_error
-from smartroute.providers.errors import error_from_sdk
-from smartroute.request import ChatRequest, ToolCall
-from smartroute.response import ChatChunk, ChatResponse, ToolCallDelta
-from smartroute.target import NO_LIMITS, AttemptOptions, TargetIdentity
+from smartroute_llm.capability import ProviderCapability
+from smartroute_llm.errors import ErrorKind, ProviderError, provider_error
+from smartroute_llm.providers.errors import error_from_sdk
+from smartroute_llm.request import ChatRequest, ToolCall
+from smartroute_llm.response import ChatChunk, ChatResponse, ToolCallDelta
+from smartroute_llm.target import NO_LIMITS, AttemptOptions, TargetIdentity
 
 CALL_KEY = "langchain"
 

@@ -21,7 +21,7 @@ from llamaindex_smartroute.messages import (
     tool_selections,
     tool_specs,
 )
-from smartroute.request import ChatRequest, Message
+from smartroute_llm.request import ChatRequest, Message
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool

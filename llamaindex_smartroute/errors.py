@@ -9,8 +9,8 @@ vendor's error code for an overlong prompt.
 
 from __future__ import annotations
 
-from smartroute.errors import ErrorKind, ProviderError
-from smartroute.providers.errors import error_from_sdk
+from smartroute_llm.errors import ErrorKind, ProviderError
+from smartroute_llm.providers.errors import error_from_sdk
 
 
 def classify(exc: BaseException) -> ErrorKind:

@@ -39,16 +39,16 @@ from llamaindex_smartroute.responses import (
     to_llama_response,
 )
 from llamaindex_smartroute.target import LlamaIndexTarget
-from smartroute.decision import RoutingDecision
-from smartroute.errors import ConfigurationError
-from smartroute.features import ComplexityClassifier
-from smartroute.policy import RoutingPolicy
-from smartroute.request import ChatRequest
-from smartroute.response import ChatChunk
-from smartroute.response import ChatResponse as NeutralResponse
-from smartroute.router import Router
-from smartroute.state import StateStore
-from smartroute.target import Target
+from smartroute_llm.decision import RoutingDecision
+from smartroute_llm.errors import ConfigurationError
+from smartroute_llm.features import ComplexityClassifier
+from smartroute_llm.policy import RoutingPolicy
+from smartroute_llm.request import ChatRequest
+from smartroute_llm.response import ChatChunk
+from smartroute_llm.response import ChatResponse as NeutralResponse
+from smartroute_llm.router import Router
+from smartroute_llm.state import StateStore
+from smartroute_llm.target import Target
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
@@ -66,7 +66,7 @@ def with_providers(
     """``candidates`` with each model name (``"gpt-4o"``) replaced by smartroute's HTTP target
     for it, built as :class:`~langchain_smartroute.SmartRouterChatModel` builds them: the
     vendor from the catalog, one ``api_key`` only for names served by one vendor."""
-    from smartroute.providers.registry import for_models
+    from smartroute_llm.providers.registry import for_models
 
     items = list(candidates.items()) if isinstance(candidates, Mapping) else [
         (None, c) for c in candidates
@@ -210,9 +210,9 @@ class SmartRouterLLM(FunctionCallingLLM):
         **kwargs: Any,
     ) -> SmartRouterLLM:
         """Build from ``{"policy": {...}, "targets": [...]}`` or a YAML/JSON file (the format of
-        :mod:`smartroute.config`). LlamaIndex LLMs cannot live in a file, so ``candidates`` adds
+        :mod:`smartroute_llm.config`). LlamaIndex LLMs cannot live in a file, so ``candidates`` adds
         them from code, ahead of the file's HTTP targets."""
-        from smartroute.config import _load, build_router, build_targets
+        from smartroute_llm.config import _load, build_router, build_targets
 
         data = _load(config)
         unknown = sorted(set(data) - {"policy", "targets"})

@@ -21,7 +21,7 @@ from llama_index.core.base.llms.types import (
 )
 from llama_index.core.llms.llm import ToolSelection
 
-from smartroute.request import ImagePart, Message, TextPart, ToolCall, ToolSpec
+from smartroute_llm.request import ImagePart, Message, TextPart, ToolCall, ToolSpec
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool

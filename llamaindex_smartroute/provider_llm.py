@@ -1,4 +1,4 @@
-"""A smartroute :class:`~smartroute.target.Target` (an HTTP provider, a scripted model) as a
+"""A smartroute :class:`~smartroute_llm.target.Target` (an HTTP provider, a scripted model) as a
 LlamaIndex function-calling LLM.
 
 ``SmartRouterLLM`` wraps its smartroute candidates in this class so that every candidate, native
@@ -35,8 +35,8 @@ from llamaindex_smartroute.calls import (
     tools_kwargs,
 )
 from llamaindex_smartroute.responses import StreamFolder, to_completion, to_llama_response
-from smartroute.request import ChatRequest
-from smartroute.target import NO_LIMITS, AttemptOptions, Target
+from smartroute_llm.request import ChatRequest
+from smartroute_llm.target import NO_LIMITS, AttemptOptions, Target
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool

@@ -12,9 +12,9 @@ from typing import Any
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse, CompletionResponse
 
 from llamaindex_smartroute.messages import THINKING_DELTA, assistant_message
-from smartroute.response import ChatChunk, Usage
-from smartroute.response import ChatResponse as NeutralResponse
-from smartroute.streaming import ChunkAccumulator
+from smartroute_llm.response import ChatChunk, Usage
+from smartroute_llm.response import ChatResponse as NeutralResponse
+from smartroute_llm.streaming import ChunkAccumulator
 
 DECISION_KEY = "smartroute"
 

@@ -1,4 +1,4 @@
-"""Any LlamaIndex ``LLM`` as a smartroute :class:`~smartroute.target.Target`.
+"""Any LlamaIndex ``LLM`` as a smartroute :class:`~smartroute_llm.target.Target`.
 
 The router calls a candidate through the candidate's own public methods, which LlamaIndex
 decorates: that decoration is what emits the LLM start/end event on the legacy callback manager
@@ -36,13 +36,13 @@ from llamaindex_smartroute.messages import (
     to_llama_messages,
     tool_calls_of,
 )
-from smartroute import catalog
-from smartroute.capability import ProviderCapability
-from smartroute.features import estimate_tokens
-from smartroute.request import ChatRequest, ToolSpec
-from smartroute.response import ChatChunk, ToolCallDelta, Usage
-from smartroute.response import ChatResponse as NeutralResponse
-from smartroute.target import NO_LIMITS, AttemptOptions, TargetIdentity
+from smartroute_llm import catalog
+from smartroute_llm.capability import ProviderCapability
+from smartroute_llm.features import estimate_tokens
+from smartroute_llm.request import ChatRequest, ToolSpec
+from smartroute_llm.response import ChatChunk, ToolCallDelta, Usage
+from smartroute_llm.response import ChatResponse as NeutralResponse
+from smartroute_llm.target import NO_LIMITS, AttemptOptions, TargetIdentity
 
 
 @dataclass(frozen=True, slots=True)

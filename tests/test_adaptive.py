@@ -8,18 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from smartroute import Router, RoutingPolicy
-from smartroute.capability import ProviderCapability
-from smartroute.errors import ErrorKind
-from smartroute.feedback import Outcome
-from smartroute.state import InMemoryStateStore
-from smartroute.strategies.adaptive import (
+from smartroute_llm import Router, RoutingPolicy
+from smartroute_llm.capability import ProviderCapability
+from smartroute_llm.errors import ErrorKind
+from smartroute_llm.feedback import Outcome
+from smartroute_llm.state import InMemoryStateStore
+from smartroute_llm.strategies.adaptive import (
     AdaptiveStrategy,
     prior_doublings,
     reference_latency,
     speed_score,
 )
-from smartroute.testing import FakeClock, ScriptedTarget
+from smartroute_llm.testing import FakeClock, ScriptedTarget
 
 PROMPTS = [
     "hi",

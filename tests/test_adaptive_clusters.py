@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from smartroute import ProviderCapability, Router, RoutingPolicy
-from smartroute.errors import ConfigurationError
-from smartroute.strategies.clusters import PromptContexts
-from smartroute.testing import FakeClock, ScriptedTarget
+from smartroute_llm import ProviderCapability, Router, RoutingPolicy
+from smartroute_llm.errors import ConfigurationError
+from smartroute_llm.strategies.clusters import PromptContexts
+from smartroute_llm.testing import FakeClock, ScriptedTarget
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = ["river", "engine", "ledger", "violin", "orchard", "lantern", "quarry", "marble",
@@ -152,9 +152,9 @@ def test_version_1_state_still_loads(tmp_path: Path) -> None:
 
 
 def test_strategies_import_nothing_above_them() -> None:
-    above = ("smartroute.feedback", "smartroute.router", "smartroute.execution",
-             "smartroute.eval", "smartroute.cli")
-    for path in (ROOT / "smartroute" / "strategies").glob("*.py"):
+    above = ("smartroute_llm.feedback", "smartroute_llm.router", "smartroute_llm.execution",
+             "smartroute_llm.eval", "smartroute_llm.cli")
+    for path in (ROOT / "smartroute_llm" / "strategies").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names: list[str] = []
             if isinstance(node, ast.ImportFrom) and node.module:

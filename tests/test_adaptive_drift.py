@@ -11,10 +11,10 @@ import random
 
 import pytest
 
-from smartroute import ProviderCapability, Router, RoutingPolicy
-from smartroute.features import Complexity
-from smartroute.request import ChatRequest
-from smartroute.testing import FakeClock, ScriptedTarget
+from smartroute_llm import ProviderCapability, Router, RoutingPolicy
+from smartroute_llm.features import Complexity
+from smartroute_llm.request import ChatRequest
+from smartroute_llm.testing import FakeClock, ScriptedTarget
 
 WORDS = [
     "river", "mountain", "engine", "ledger", "harvest", "violin", "protocol", "orchard",

@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from smartroute import Router, RoutingPolicy
-from smartroute.capability import ProviderCapability
-from smartroute.request import ChatRequest
-from smartroute.strategies.adaptive import FIRST_SAMPLE_WEIGHT
-from smartroute.testing import FakeClock, ScriptedTarget
+from smartroute_llm import Router, RoutingPolicy
+from smartroute_llm.capability import ProviderCapability
+from smartroute_llm.request import ChatRequest
+from smartroute_llm.strategies.adaptive import FIRST_SAMPLE_WEIGHT
+from smartroute_llm.testing import FakeClock, ScriptedTarget
 
 FAST = ProviderCapability(
     speed_tier="fast", quality_tier="medium", input_cost_per_1m=1.0, output_cost_per_1m=1.0

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from smartroute import Router, RoutingPolicy, catalog
-from smartroute.capability import ProviderCapability
-from smartroute.testing import FakeClock, ScriptedTarget
+from smartroute_llm import Router, RoutingPolicy, catalog
+from smartroute_llm.capability import ProviderCapability
+from smartroute_llm.testing import FakeClock, ScriptedTarget
 
 DATA = Path(__file__).parent / "data" / "routellm_gpt4_mixtral_sample.csv"
 GPT4 = "gpt-4-1106-preview"

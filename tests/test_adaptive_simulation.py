@@ -13,11 +13,11 @@ from collections.abc import Callable
 
 import pytest
 
-from smartroute import Router, RoutingPolicy
-from smartroute.capability import ProviderCapability
-from smartroute.errors import ErrorKind
-from smartroute.request import ChatRequest
-from smartroute.testing import FakeClock, ScriptedTarget
+from smartroute_llm import Router, RoutingPolicy
+from smartroute_llm.capability import ProviderCapability
+from smartroute_llm.errors import ErrorKind
+from smartroute_llm.request import ChatRequest
+from smartroute_llm.testing import FakeClock, ScriptedTarget
 
 SIMPLE = "What is the capital of France?"
 COMPLEX = (

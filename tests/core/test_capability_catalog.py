@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from smartroute import ProviderCapability, QualityTier, SpeedTier, catalog
+from smartroute_llm import ProviderCapability, QualityTier, SpeedTier, catalog
 
 
 def test_seed_cost_per_token_is_usd_per_1k_and_converted_once():

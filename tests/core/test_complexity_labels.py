@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from smartroute import RoutingPolicy, analyze, to_request
-from smartroute.router import Router
-from smartroute.testing import ScriptedTarget
+from smartroute_llm import RoutingPolicy, analyze, to_request
+from smartroute_llm.router import Router
+from smartroute_llm.testing import ScriptedTarget
 
 LABELS = Path(__file__).resolve().parents[1] / "data" / "complexity_labels.jsonl"
 ROWS = [json.loads(line) for line in LABELS.read_text(encoding="utf-8").splitlines() if line]

@@ -9,10 +9,10 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from smartroute import Router, RoutingPolicy
-from smartroute.cli import app
-from smartroute.decision import Attempt
-from smartroute.errors import AllTargetsFailed, ConfigurationError, ErrorKind
+from smartroute_llm import Router, RoutingPolicy
+from smartroute_llm.cli import app
+from smartroute_llm.decision import Attempt
+from smartroute_llm.errors import AllTargetsFailed, ConfigurationError, ErrorKind
 
 KEY_VARS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL")
 
@@ -103,7 +103,7 @@ def test_cli_unwraps_a_wrapped_pydantic_error(
     def build_router(path: str) -> Router:
         raise wrapped
 
-    monkeypatch.setattr("smartroute.config.build_router", build_router)
+    monkeypatch.setattr("smartroute_llm.config.build_router", build_router)
     cfg = tmp_path / "router.yaml"
     cfg.write_text("policy: {}\n", encoding="utf-8")
     result = runner.invoke(app, ["explain", "hi", "--config", str(cfg)])

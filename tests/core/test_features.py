@@ -1,6 +1,6 @@
 import pytest
 
-from smartroute import (
+from smartroute_llm import (
     ChatRequest,
     Complexity,
     ImagePart,

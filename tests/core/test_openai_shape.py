@@ -11,11 +11,11 @@ import pytest
 from openai import NOT_GIVEN
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from smartroute import RequestValidationError, Router, RoutingPolicy, to_request
-from smartroute.providers import Anthropic, Gemini, HTTPTarget, OpenAICompatible
-from smartroute.response import ChatResponse, ToolCallDelta, Usage, ato_openai_stream
-from smartroute.testing import FakeProvider, Reply
-from smartroute.testing.fixtures import fake_provider, fake_provider_server
+from smartroute_llm import RequestValidationError, Router, RoutingPolicy, to_request
+from smartroute_llm.providers import Anthropic, Gemini, HTTPTarget, OpenAICompatible
+from smartroute_llm.response import ChatResponse, ToolCallDelta, Usage, ato_openai_stream
+from smartroute_llm.testing import FakeProvider, Reply
+from smartroute_llm.testing.fixtures import fake_provider, fake_provider_server
 
 __all__ = ["fake_provider", "fake_provider_server"]  # fixtures for this module
 
@@ -167,7 +167,7 @@ def test_sync_chat_takes_openai_kwargs_too(fake_provider: FakeProvider) -> None:
 
 
 def test_model_pins_a_target_routes_on_auto_and_is_ignored_when_foreign() -> None:
-    from smartroute.testing import ScriptedTarget
+    from smartroute_llm.testing import ScriptedTarget
 
     router = Router([ScriptedTarget("a"), ScriptedTarget("b")], RoutingPolicy.cheapest())
     msgs = [{"role": "user", "content": "hi"}]
@@ -283,7 +283,7 @@ def test_to_openai_maps_usage_finish_and_reasoning() -> None:
 
 
 def test_chunk_to_openai_is_a_valid_chunk() -> None:
-    from smartroute.response import ChatChunk
+    from smartroute_llm.response import ChatChunk
 
     delta = ChatChunk(tool_call_deltas=[ToolCallDelta(index=0, id="c", name="f", arguments="{")])
     chunk = ChatCompletionChunk.model_validate(delta.to_openai(id="x", created=1))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from smartroute import (
+from smartroute_llm import (
     ChatRequest,
     ConfigurationError,
     ImagePart,
@@ -17,7 +17,7 @@ from smartroute import (
     ToolSpec,
     to_request,
 )
-from smartroute.testing import ScriptedTarget
+from smartroute_llm.testing import ScriptedTarget
 
 SIMPLE = "What is the capital of France?"
 COMPLEX = (

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from smartroute import (
+from smartroute_llm import (
     ConfigurationError,
     ErrorAction,
     ErrorKind,

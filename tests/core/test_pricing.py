@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from smartroute import Router, RoutingPolicy, catalog, pricing
-from smartroute.capability import ProviderCapability
-from smartroute.pricing import PriceUnknownWarning
-from smartroute.testing.scripted import ScriptedTarget
+from smartroute_llm import Router, RoutingPolicy, catalog, pricing
+from smartroute_llm.capability import ProviderCapability
+from smartroute_llm.pricing import PriceUnknownWarning
+from smartroute_llm.testing.scripted import ScriptedTarget
 
 CATALOG = f"catalog {catalog.prices_as_of()}"
 # an unknown model that looks as good as it gets on every other axis

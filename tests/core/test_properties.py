@@ -5,8 +5,8 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smartroute import NoCandidatesError, ProviderCapability, Router, RoutingPolicy, to_request
-from smartroute.testing import ScriptedTarget
+from smartroute_llm import NoCandidatesError, ProviderCapability, Router, RoutingPolicy, to_request
+from smartroute_llm.testing import ScriptedTarget
 
 caps = st.builds(
     ProviderCapability,

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smartroute.resume import ContinuationJoiner, ContinuationMismatch
+from smartroute_llm.resume import ContinuationJoiner, ContinuationMismatch
 
 
 def join(delivered: str, continuation: str, pieces: list[int]) -> str:

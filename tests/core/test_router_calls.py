@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from smartroute import ChatResponse, Router, RoutingPolicy, ToolCall, Usage
-from smartroute.testing import ScriptedTarget
+from smartroute_llm import ChatResponse, Router, RoutingPolicy, ToolCall, Usage
+from smartroute_llm.testing import ScriptedTarget
 
 
 def router(**kw):
@@ -112,14 +112,14 @@ def test_broken_scorer_does_not_fail_the_call():
 
 
 def test_router_without_targets_builds_http_providers_lazily():
-    pytest.importorskip("smartroute.providers")
+    pytest.importorskip("smartroute_llm.providers")
     r = Router(policy=RoutingPolicy.balanced().allow(["gpt-4o", "claude-3-haiku"]))
     assert {p.name for p in r.profiles} == {"gpt-4o", "claude-3-haiku"}
     assert r.plan("hi").candidates  # planning needs no keys
 
 
 def test_decisions_are_identical_with_the_fallback_model_construction(monkeypatch):
-    import smartroute.decision as decision
+    import smartroute_llm.decision as decision
 
     fast = (
         router()

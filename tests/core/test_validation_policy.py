@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from smartroute import ConfigurationError, RoutingPolicy
+from smartroute_llm import ConfigurationError, RoutingPolicy
 
 BAD_NUMBERS = [math.inf, -math.inf, math.nan]
 
@@ -28,7 +28,11 @@ def _has_float(annotation: Any) -> bool:
 
 def _submodel(annotation: Any) -> type[BaseModel] | None:
     for a in (annotation, *typing.get_args(annotation)):
-        if isinstance(a, type) and issubclass(a, BaseModel) and a.__module__ == "smartroute.policy":
+        if (
+            isinstance(a, type)
+            and issubclass(a, BaseModel)
+            and a.__module__ == "smartroute_llm.policy"
+        ):
             return a
     return None
 

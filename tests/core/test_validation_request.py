@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from smartroute import (
+from smartroute_llm import (
     ChatRequest,
     Message,
     RequestValidationError,
@@ -19,9 +19,9 @@ from smartroute import (
     ToolSpec,
     to_request,
 )
-from smartroute.providers import Anthropic, Gemini, HTTPTarget, OpenAICompatible
-from smartroute.testing import FakeProvider
-from smartroute.testing.fixtures import fake_provider, fake_provider_server
+from smartroute_llm.providers import Anthropic, Gemini, HTTPTarget, OpenAICompatible
+from smartroute_llm.testing import FakeProvider
+from smartroute_llm.testing.fixtures import fake_provider, fake_provider_server
 
 __all__ = ["fake_provider", "fake_provider_server"]  # fixtures for this module
 
@@ -177,7 +177,7 @@ def test_a_good_request_passes_unchanged() -> None:
 
 
 def test_analyze_on_an_unchecked_request_names_the_field_instead_of_recursing() -> None:
-    from smartroute import analyze
+    from smartroute_llm import analyze
 
     call = ToolCall(id="c", name="f", arguments=_nested(5000))
     req = ChatRequest.model_construct(  # skips validation, as a caller's own object might

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from smartroute import ConfigurationError, Router, RoutingPolicy
-from smartroute.testing import FakeClock, ScriptedTarget
+from smartroute_llm import ConfigurationError, Router, RoutingPolicy
+from smartroute_llm.testing import FakeClock, ScriptedTarget
 
 MODELS = ["gpt-4o-mini", "claude-3-haiku"]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from smartroute.cli import app
+from smartroute_llm.cli import app
 
 runner = CliRunner()
 HEADER = "row_id,prompt,split,cheap,cheap|total_cost,dear,dear|total_cost"
@@ -75,7 +75,7 @@ def test_eval_writes_schema_decisions_and_plot(tmp_path: Path) -> None:
     ])
     assert result.exit_code == 0, result.output
     doc = json.loads(out.read_text())
-    assert doc["schema"] == "smartroute.eval/1"
+    assert doc["schema"] == "smartroute_llm.eval/1"
     assert set(doc) >= {"policies", "baselines", "oracle", "scale", "models", "rows"}
     assert set(doc["policies"]["balanced"]) >= {
         "aiq", "cost_at_90", "cost_at_95", "cost_at_90_setting", "cost_at_95_setting", "points"
@@ -91,7 +91,7 @@ def test_eval_writes_schema_decisions_and_plot(tmp_path: Path) -> None:
 def test_help_shows_the_json_schema() -> None:
     result = runner.invoke(app, ["eval", "--help"])
     assert result.exit_code == 0
-    assert "smartroute.eval/1" in result.output and "cost_at_95" in result.output
+    assert "smartroute_llm.eval/1" in result.output and "cost_at_95" in result.output
 
 
 def test_models_and_explain_without_keys() -> None:
@@ -104,7 +104,7 @@ def test_models_and_explain_without_keys() -> None:
 
 def _console_script() -> list[str]:
     exe = Path(sys.executable).with_name("smartroute")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "smartroute.cli"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "smartroute_llm.cli"]
 
 
 def test_console_script_error_exit_in_a_real_process(tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from smartroute import __version__
-from smartroute.cli import app
+from smartroute_llm import __version__
+from smartroute_llm.cli import app
 
 runner = CliRunner()
 HEADER = "row_id,prompt,split,cheap,cheap|total_cost,dear,dear|total_cost"
@@ -100,7 +100,7 @@ def test_eval_lists_cheapest_once(tmp_path: Path) -> None:
 
 def _console_script() -> list[str]:
     exe = Path(sys.executable).with_name("smartroute")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "smartroute.cli"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "smartroute_llm.cli"]
 
 
 def test_eval_output_in_a_pipe_starts_with_the_title(tmp_path: Path) -> None:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-import smartroute.eval
-from smartroute.eval.demo import run_demo, sample_path
-from smartroute.eval.operating import split_quality, split_share
-from smartroute.eval.tables import read_table
+import smartroute_llm.eval
+from smartroute_llm.eval.demo import run_demo, sample_path
+from smartroute_llm.eval.operating import split_quality, split_share
+from smartroute_llm.eval.tables import read_table
 
 
 def test_demo_beats_a_random_split_explains_and_falls_back(tmp_path: Path) -> None:
@@ -59,7 +59,7 @@ def test_split_line_is_the_segment_between_single_models() -> None:
 
 
 def test_the_library_never_imports_the_command_line() -> None:
-    root = Path(smartroute.eval.__file__).parent
+    root = Path(smartroute_llm.eval.__file__).parent
     for path in root.glob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
@@ -68,5 +68,5 @@ def test_the_library_never_imports_the_command_line() -> None:
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom):
                 names = [node.module or ""]
-            assert not any(n == "smartroute.cli" or n.startswith("smartroute.cli.")
+            assert not any(n == "smartroute_llm.cli" or n.startswith("smartroute_llm.cli.")
                            for n in names), path

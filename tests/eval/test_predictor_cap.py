@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smartroute.errors import ConfigurationError
-from smartroute.eval.predictor import QualityPredictor
+from smartroute_llm.errors import ConfigurationError
+from smartroute_llm.eval.predictor import QualityPredictor
 from tests.eval.test_predictor_neighbours import _table
 
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smartroute import Router, RoutingPolicy
-from smartroute.errors import ConfigurationError
-from smartroute.eval.predictor import QualityPredictor
-from smartroute.eval.replay import calibrate
-from smartroute.eval.tables import OutcomeTable
-from smartroute.testing import ScriptedTarget
+from smartroute_llm import Router, RoutingPolicy
+from smartroute_llm.errors import ConfigurationError
+from smartroute_llm.eval.predictor import QualityPredictor
+from smartroute_llm.eval.replay import calibrate
+from smartroute_llm.eval.tables import OutcomeTable
+from smartroute_llm.testing import ScriptedTarget
 
 
 def _table(n: int, seed: int) -> OutcomeTable:
@@ -88,7 +88,7 @@ def test_fixed_settings_skip_cross_validation() -> None:
 
 
 def test_the_encoder_is_optional() -> None:
-    from smartroute.eval import embed
+    from smartroute_llm.eval import embed
 
     try:
         import wordllama  # noqa: F401

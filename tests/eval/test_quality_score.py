@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from smartroute import ProviderCapability
-from smartroute.eval.metrics import Scale, report, single_model_points
-from smartroute.eval.replay import PolicySpec, calibrate, calibrate_scores, evaluate
-from smartroute.eval.tables import OutcomeTable
-from smartroute.plan import Profile
-from smartroute.router import Router
-from smartroute.testing import ScriptedTarget
+from smartroute_llm import ProviderCapability
+from smartroute_llm.eval.metrics import Scale, report, single_model_points
+from smartroute_llm.eval.replay import PolicySpec, calibrate, calibrate_scores, evaluate
+from smartroute_llm.eval.tables import OutcomeTable
+from smartroute_llm.plan import Profile
+from smartroute_llm.router import Router
+from smartroute_llm.testing import ScriptedTarget
 
 # RouterBench's test-split hull, shape kept: log-cost gaps 1.12, 0.28, 2.72. With four tiers no
 # assignment lets both "b" and "c" win at some swept cost weight (the middle step would need a
@@ -87,7 +87,7 @@ def test_explain_shows_the_quality_score() -> None:
 def test_a_config_file_carries_the_quality_score(tmp_path: object) -> None:
     from pathlib import Path
 
-    from smartroute.config import build_router
+    from smartroute_llm.config import build_router
 
     cfg = Path(str(tmp_path)) / "r.yaml"
     cfg.write_text(

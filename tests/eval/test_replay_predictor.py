@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smartroute import QualityTier, Router, RoutingPolicy
-from smartroute.errors import ConfigurationError
-from smartroute.eval.predictor import QualityPredictor
-from smartroute.eval.replay import PolicySpec, calibrate, evaluate, replay, wtp_sweep
-from smartroute.eval.tables import OutcomeTable, open_queries, read_table
-from smartroute.testing import ScriptedTarget
+from smartroute_llm import QualityTier, Router, RoutingPolicy
+from smartroute_llm.errors import ConfigurationError
+from smartroute_llm.eval.predictor import QualityPredictor
+from smartroute_llm.eval.replay import PolicySpec, calibrate, evaluate, replay, wtp_sweep
+from smartroute_llm.eval.tables import OutcomeTable, open_queries, read_table
+from smartroute_llm.testing import ScriptedTarget
 
 HEADER = "row_id,prompt,split,cheap,cheap|total_cost,dear,dear|total_cost"
 

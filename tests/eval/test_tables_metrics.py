@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smartroute.eval.metrics import (
+from smartroute_llm.eval.metrics import (
     Point,
     Scale,
     aiq,
@@ -20,7 +20,7 @@ from smartroute.eval.metrics import (
     report,
     score,
 )
-from smartroute.eval.tables import TableError, open_queries, read_table
+from smartroute_llm.eval.tables import TableError, open_queries, read_table
 
 HEADER = "row_id,prompt,task,cheap,cheap|total_cost,dear,dear|total_cost"
 ROWS = [

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from smartroute import QualityTier
-from smartroute.eval.metrics import Scale, report, single_model_points
-from smartroute.eval.replay import PolicySpec, calibrate, calibrate_tiers, evaluate
-from smartroute.eval.tables import OutcomeTable
+from smartroute_llm import QualityTier
+from smartroute_llm.eval.metrics import Scale, report, single_model_points
+from smartroute_llm.eval.replay import PolicySpec, calibrate, calibrate_tiers, evaluate
+from smartroute_llm.eval.tables import OutcomeTable
 
 # name: (mean quality, USD per call). Nearest-score tiers put "mid" and "better" both in HIGH,
 # so BALANCED could only ever choose "mid" (cheaper) although "better" is on the hull and "mid"

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from smartroute import ProviderCapability
-from smartroute.providers import OpenAICompatible
-from smartroute.testing.fake_provider import FakeProvider
+from smartroute_llm import ProviderCapability
+from smartroute_llm.providers import OpenAICompatible
+from smartroute_llm.testing.fake_provider import FakeProvider
 
 MODEL = "gpt-4o"
 NAMES = ("east", "west", "north")

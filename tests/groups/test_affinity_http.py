@@ -4,8 +4,8 @@ member's circuit opens, and other sessions still spread over the group."""
 
 from __future__ import annotations
 
-from smartroute import Router, RoutingPolicy
-from smartroute.testing.fake_provider import Fault
+from smartroute_llm import Router, RoutingPolicy
+from smartroute_llm.testing.fake_provider import Fault
 
 from .conftest import NAMES, counts, deployments
 

@@ -8,10 +8,10 @@ from collections import Counter
 
 import pytest
 
-from smartroute import ConfigurationError, ProviderCapability, Router, RoutingPolicy
-from smartroute.config import build_router
-from smartroute.errors import ErrorKind, RequestValidationError
-from smartroute.testing import ScriptedTarget
+from smartroute_llm import ConfigurationError, ProviderCapability, Router, RoutingPolicy
+from smartroute_llm.config import build_router
+from smartroute_llm.errors import ErrorKind, RequestValidationError
+from smartroute_llm.testing import ScriptedTarget
 
 CAP = ProviderCapability(input_cost_per_1m=2.5, output_cost_per_1m=10, quality_tier="high")
 WORSE = ProviderCapability(input_cost_per_1m=2.5, output_cost_per_1m=10, quality_tier="low")
@@ -193,7 +193,7 @@ def test_same_model_id_with_different_capabilities_is_not_grouped():
 
 
 def _groups_with_load(load: dict[str, int]):
-    from smartroute.groups import DeploymentGroups, GroupConfig
+    from smartroute_llm.groups import DeploymentGroups, GroupConfig
 
     router = Router(trio())
     cands = router.plan("x").candidates

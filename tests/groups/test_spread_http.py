@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
-from smartroute import Router, RoutingPolicy
+from smartroute_llm import Router, RoutingPolicy
 
 from .conftest import MODEL, NAMES, counts, deployments
 

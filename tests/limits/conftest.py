@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from smartroute.state import InMemoryStateStore
-from smartroute.testing.fixtures import (
+from smartroute_llm.state import InMemoryStateStore
+from smartroute_llm.testing.fixtures import (
     fake_provider,
     fake_provider_server,
     redis_server,

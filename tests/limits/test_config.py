@@ -2,9 +2,9 @@
 
 import pytest
 
-from smartroute import Router, RoutingPolicy
-from smartroute.errors import ConfigurationError
-from smartroute.testing import ScriptedTarget
+from smartroute_llm import Router, RoutingPolicy
+from smartroute_llm.errors import ConfigurationError
+from smartroute_llm.testing import ScriptedTarget
 
 
 def test_builders_round_trip_json_and_yaml():

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from smartroute import Router, RoutingPolicy
-from smartroute.capability import ProviderCapability
-from smartroute.errors import BudgetExceeded
-from smartroute.testing import ScriptedTarget
-from smartroute.testing.scripted import FakeClock
+from smartroute_llm import Router, RoutingPolicy
+from smartroute_llm.capability import ProviderCapability
+from smartroute_llm.errors import BudgetExceeded
+from smartroute_llm.testing import ScriptedTarget
+from smartroute_llm.testing.scripted import FakeClock
 
 
 def _router() -> Router:

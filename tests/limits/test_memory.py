@@ -4,11 +4,11 @@ import asyncio
 
 import pytest
 
-from smartroute import Router, RoutingPolicy
-from smartroute.capability import ProviderCapability
-from smartroute.errors import BudgetExceeded, ErrorKind, RateLimitExceeded
-from smartroute.testing import ScriptedTarget
-from smartroute.testing.scripted import FakeClock
+from smartroute_llm import Router, RoutingPolicy
+from smartroute_llm.capability import ProviderCapability
+from smartroute_llm.errors import BudgetExceeded, ErrorKind, RateLimitExceeded
+from smartroute_llm.testing import ScriptedTarget
+from smartroute_llm.testing.scripted import FakeClock
 
 
 def cap(price: float) -> ProviderCapability:
@@ -184,7 +184,7 @@ def test_low_budget_exclusion_is_explained():
 
 
 def test_bad_tags_are_refused_before_any_call():
-    from smartroute.errors import RequestValidationError
+    from smartroute_llm.errors import RequestValidationError
 
     r = Router(targets(), RoutingPolicy.cheapest().budget(1, per="team"))
     with pytest.raises(RequestValidationError, match=r"tags\['team'\]"):

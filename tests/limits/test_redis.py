@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from smartroute import Router, RoutingPolicy
-from smartroute.capability import ProviderCapability
-from smartroute.errors import BudgetExceeded
-from smartroute.limits.counters import BudgetItem, RateItem
-from smartroute.limits.redis_counters import RedisCounters
-from smartroute.providers import OpenAICompatible
-from smartroute.testing import FakeProvider
+from smartroute_llm import Router, RoutingPolicy
+from smartroute_llm.capability import ProviderCapability
+from smartroute_llm.errors import BudgetExceeded
+from smartroute_llm.limits.counters import BudgetItem, RateItem
+from smartroute_llm.limits.redis_counters import RedisCounters
+from smartroute_llm.providers import OpenAICompatible
+from smartroute_llm.testing import FakeProvider
 from tests.limits.conftest import RedisBacked
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
@@ -169,7 +169,7 @@ def test_shared_budget_stops_every_process_within_one_call(
 def test_redis_down_never_fails_a_call_and_limits_hold_per_process(
     redis_server: Any, prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from smartroute.testing import ScriptedTarget
+    from smartroute_llm.testing import ScriptedTarget
 
     targets = [ScriptedTarget("a"), ScriptedTarget("b")]
     policy = RoutingPolicy.cheapest().rate_limit("a", rpm=5).rate_limit("b", rpm=1000)

@@ -20,7 +20,7 @@ from llama_index.core.llms.callbacks import llm_chat_callback
 from llama_index.core.llms.mock import MockFunctionCallingLLM
 
 from llamaindex_smartroute import LlamaIndexTarget
-from smartroute import ProviderCapability
+from smartroute_llm import ProviderCapability
 
 FAST = ProviderCapability(
     speed_tier="very_fast", quality_tier="low", max_tokens=16_000, max_output_tokens=1_000,

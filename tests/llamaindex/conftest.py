@@ -13,7 +13,7 @@ from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.events import BaseEvent
 
-from smartroute.testing.fixtures import fake_provider, fake_provider_server
+from smartroute_llm.testing.fixtures import fake_provider, fake_provider_server
 
 __all__ = ["Events", "events", "fake_provider", "fake_provider_server"]
 

@@ -7,8 +7,8 @@ import pytest
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 
 from llamaindex_smartroute import SmartRouterLLM
-from smartroute.errors import ConfigurationError
-from smartroute.testing.fake_provider import FakeProvider
+from smartroute_llm.errors import ConfigurationError
+from smartroute_llm.testing.fake_provider import FakeProvider
 
 KEY = "sk-llama-first-contact-3f9a"
 

@@ -24,16 +24,16 @@ from pydantic import BaseModel
 
 from llamaindex_smartroute import LlamaIndexTarget, SmartRouterLLM, TargetLLM
 from llamaindex_smartroute.errors import classify, to_provider_error
-from smartroute import (
+from smartroute_llm import (
     AllTargetsFailed,
     ConfigurationError,
     ErrorKind,
     RoutingPolicy,
     StreamInterrupted,
 )
-from smartroute.request import ToolCall
-from smartroute.response import ChatResponse as NeutralResponse
-from smartroute.testing.scripted import ScriptedTarget
+from smartroute_llm.request import ToolCall
+from smartroute_llm.response import ChatResponse as NeutralResponse
+from smartroute_llm.testing.scripted import ScriptedTarget
 from tests.llamaindex.candidates import (
     FAST,
     STRONG,

@@ -22,9 +22,9 @@ from llama_index.core.tools import FunctionTool
 from pydantic import BaseModel
 
 from llamaindex_smartroute import LlamaIndexTarget, SmartRouterLLM
-from smartroute import RoutingPolicy
-from smartroute.providers import OpenAICompatible
-from smartroute.testing import FakeProvider
+from smartroute_llm import RoutingPolicy
+from smartroute_llm.providers import OpenAICompatible
+from smartroute_llm.testing import FakeProvider
 from tests.llamaindex.candidates import FAST, STRONG
 from tests.llamaindex.conftest import Events
 
@@ -248,7 +248,7 @@ def test_from_config_yaml_with_code_candidates(
 
 
 def test_from_config_rejects_unknown_fields() -> None:
-    from smartroute import ConfigurationError
+    from smartroute_llm import ConfigurationError
 
     with pytest.raises(ConfigurationError, match="unknown top-level"):
         SmartRouterLLM.from_config({"policy": {}, "candidates": []})
@@ -262,7 +262,7 @@ async def test_llamaindex_openai_candidate_over_loopback(
     own tool-call format is parsed by itself inside a FunctionAgent."""
     from llama_index.llms.openai import OpenAI
 
-    from smartroute.testing import Fault
+    from smartroute_llm.testing import Fault
 
     fake_provider.configure("*", responder=_fake_responder)
     fake_provider.script("gpt-4o-mini", [Fault.rate_limited()])

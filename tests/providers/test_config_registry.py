@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from smartroute import (
+from smartroute_llm import (
     AllTargetsFailed,
     ConfigurationError,
     ProviderCapability,
     Router,
     RoutingPolicy,
 )
-from smartroute.config import build_router, build_targets
-from smartroute.providers import Anthropic, Gemini, OpenAICompatible, for_model
-from smartroute.testing import FakeProvider
+from smartroute_llm.config import build_router, build_targets
+from smartroute_llm.providers import Anthropic, Gemini, OpenAICompatible, for_model
+from smartroute_llm.testing import FakeProvider
 
 
 @pytest.mark.parametrize(("model", "cls", "base"), [
@@ -69,7 +69,7 @@ def test_missing_key_names_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GROQ_API_KEY", raising=False)
     t = OpenAICompatible("llama-3.1-8b-instant", preset="groq")
     with pytest.raises(ConfigurationError, match="GROQ_API_KEY"):
-        t.complete(__import__("smartroute").to_request("hi"))
+        t.complete(__import__("smartroute_llm").to_request("hi"))
 
 
 def test_build_targets_fields_and_errors(fake_provider: FakeProvider) -> None:

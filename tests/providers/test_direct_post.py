@@ -13,10 +13,10 @@ import httpx
 import pytest
 from aiohttp import web
 
-from smartroute import ErrorKind, ProviderError
-from smartroute.providers import OpenAICompatible
-from smartroute.request import to_request
-from smartroute.target import AttemptOptions
+from smartroute_llm import ErrorKind, ProviderError
+from smartroute_llm.providers import OpenAICompatible
+from smartroute_llm.request import to_request
+from smartroute_llm.target import AttemptOptions
 
 ANSWER = {
     "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
@@ -117,7 +117,7 @@ async def test_a_closed_client_refuses_like_httpx(server: Any) -> None:
 async def test_without_the_transport_hooks_calls_go_through_httpx(
     server: tuple[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from smartroute.providers import direct
+    from smartroute_llm.providers import direct
 
     monkeypatch.setattr(direct, "map_aiohttp_exceptions", None)
     url, seen = server

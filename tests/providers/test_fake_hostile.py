@@ -9,7 +9,7 @@ import zlib
 import httpx
 import pytest
 
-from smartroute.testing import FakeProvider, Fault
+from smartroute_llm.testing import FakeProvider, Fault
 
 CHAT = {"model": "m1", "messages": [{"role": "user", "content": "ping"}]}
 STREAM = {**CHAT, "stream": True, "stream_options": {"include_usage": True}}

@@ -9,9 +9,9 @@ import time
 import httpx
 import pytest
 
-from smartroute.testing import FakeProvider, Fault, FaultKind, Reply
+from smartroute_llm.testing import FakeProvider, Fault, FaultKind, Reply
 
-RUN_FAKE = "import sys; from smartroute.testing.fake_provider import main; main(sys.argv[1:])"
+RUN_FAKE = "import sys; from smartroute_llm.testing.fake_provider import main; main(sys.argv[1:])"
 CHAT = {"model": "m1", "messages": [{"role": "user", "content": "ping"}]}
 
 
@@ -227,7 +227,7 @@ def test_reply_takes_usage_as_documented(fake_provider: FakeProvider) -> None:
 
 
 def test_reply_usage_accepts_smartroute_usage_and_refuses_unknown_keys() -> None:
-    from smartroute import Usage
+    from smartroute_llm import Usage
 
     reply = Reply(usage=Usage(input_tokens=4, output_tokens=2, cached_input_tokens=1))
     assert (reply.input_tokens, reply.output_tokens, reply.cached_tokens) == (4, 2, 1)

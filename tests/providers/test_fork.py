@@ -13,10 +13,10 @@ import threading
 
 import pytest
 
-from smartroute.providers import OpenAICompatible
-from smartroute.request import to_request
-from smartroute.target import AttemptOptions
-from smartroute.testing import FakeProvider
+from smartroute_llm.providers import OpenAICompatible
+from smartroute_llm.request import to_request
+from smartroute_llm.target import AttemptOptions
+from smartroute_llm.testing import FakeProvider
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from smartroute import ErrorKind, ProviderError
-from smartroute.providers import Anthropic, Gemini, HTTPTarget, OpenAICompatible
-from smartroute.request import to_request
-from smartroute.target import AttemptOptions
-from smartroute.testing import FakeProvider, Fault
+from smartroute_llm import ErrorKind, ProviderError
+from smartroute_llm.providers import Anthropic, Gemini, HTTPTarget, OpenAICompatible
+from smartroute_llm.request import to_request
+from smartroute_llm.target import AttemptOptions
+from smartroute_llm.testing import FakeProvider, Fault
 
 MB = 1 << 20
 # generous: the point is "near the 32 MB limit", not the 822-1,600 MB of unbounded reads

@@ -13,12 +13,12 @@ from typing import Any
 import httpx
 import pytest
 
-from smartroute import ErrorKind, ProviderError, Router, RoutingPolicy
-from smartroute.config import build_router, build_targets
-from smartroute.errors import ConfigurationError
-from smartroute.providers import Anthropic, Gemini, OpenAICompatible
-from smartroute.request import ChatRequest, Message, to_request
-from smartroute.testing import FakeProvider, Fault
+from smartroute_llm import ErrorKind, ProviderError, Router, RoutingPolicy
+from smartroute_llm.config import build_router, build_targets
+from smartroute_llm.errors import ConfigurationError
+from smartroute_llm.providers import Anthropic, Gemini, OpenAICompatible
+from smartroute_llm.request import ChatRequest, Message, to_request
+from smartroute_llm.testing import FakeProvider, Fault
 
 KEY = "sk-bound-5e1f0a9c2d7b4e6f8a1c3e5b"
 FOREIGN = "https://llm-proxy.example.net/v1"

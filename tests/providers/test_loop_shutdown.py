@@ -6,8 +6,8 @@ import logging
 import os
 import warnings
 
-from smartroute import Router
-from smartroute.providers import OpenAICompatible
+from smartroute_llm import Router
+from smartroute_llm.providers import OpenAICompatible
 
 
 def open_fds() -> int:

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from smartroute import ErrorKind, ProviderError, StreamInterrupted
-from smartroute.providers import OpenAICompatible
-from smartroute.request import ChatRequest, ImagePart, Message, TextPart, ToolSpec, to_request
-from smartroute.response import ChatChunk
-from smartroute.target import AttemptOptions
-from smartroute.testing import FakeProvider, Fault, Reply
+from smartroute_llm import ErrorKind, ProviderError, StreamInterrupted
+from smartroute_llm.providers import OpenAICompatible
+from smartroute_llm.request import ChatRequest, ImagePart, Message, TextPart, ToolSpec, to_request
+from smartroute_llm.response import ChatChunk
+from smartroute_llm.target import AttemptOptions
+from smartroute_llm.testing import FakeProvider, Fault, Reply
 
 WEATHER = ToolSpec(
     name="get_weather",

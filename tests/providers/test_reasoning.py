@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from smartroute import Router, RoutingPolicy
-from smartroute.errors import ConfigurationError
-from smartroute.providers import (
+from smartroute_llm import Router, RoutingPolicy
+from smartroute_llm.errors import ConfigurationError
+from smartroute_llm.providers import (
     Anthropic,
     Gemini,
     HTTPTarget,
@@ -19,8 +19,8 @@ from smartroute.providers import (
     gemini,
     openai,
 )
-from smartroute.request import to_request
-from smartroute.testing import FakeProvider, Reply
+from smartroute_llm.request import to_request
+from smartroute_llm.testing import FakeProvider, Reply
 
 # --- documented shapes ---------------------------------------------------------------------------
 
@@ -156,7 +156,7 @@ def test_extra_body_reaches_the_vendor(fake_provider: FakeProvider) -> None:
 
 
 def test_extra_body_merges_nested_objects(fake_provider: FakeProvider) -> None:
-    from smartroute.request import ChatRequest
+    from smartroute_llm.request import ChatRequest
 
     seen: list[dict[str, Any]] = []
 

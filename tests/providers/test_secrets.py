@@ -8,9 +8,9 @@ import traceback
 import httpx
 import pytest
 
-from smartroute import AllTargetsFailed, ProviderError, Router, RoutingPolicy, to_request
-from smartroute.providers import Anthropic, OpenAICompatible, for_model
-from smartroute.testing import FakeProvider, Fault
+from smartroute_llm import AllTargetsFailed, ProviderError, Router, RoutingPolicy, to_request
+from smartroute_llm.providers import Anthropic, OpenAICompatible, for_model
+from smartroute_llm.testing import FakeProvider, Fault
 
 KEY = "sk-live-THIS-MUST-NEVER-LEAK-7f3a9c"
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from smartroute import ErrorKind, ProviderError
-from smartroute.providers import Anthropic, Gemini, HTTPTarget
-from smartroute.request import ChatRequest, Message, ToolSpec, to_request
-from smartroute.testing import FakeProvider, Fault, Reply
+from smartroute_llm import ErrorKind, ProviderError
+from smartroute_llm.providers import Anthropic, Gemini, HTTPTarget
+from smartroute_llm.request import ChatRequest, Message, ToolSpec, to_request
+from smartroute_llm.testing import FakeProvider, Fault, Reply
 
 WEATHER = ToolSpec(name="get_weather", description="weather",
                    parameters={"type": "object", "properties": {"city": {"type": "string"}}})

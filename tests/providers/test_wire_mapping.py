@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from smartroute import ErrorKind, ProviderError, to_request
-from smartroute.providers import Anthropic, Gemini, OpenAICompatible
-from smartroute.providers.errors import parse_retry_after
+from smartroute_llm import ErrorKind, ProviderError, to_request
+from smartroute_llm.providers import Anthropic, Gemini, OpenAICompatible
+from smartroute_llm.providers.errors import parse_retry_after
 
 Handler = Callable[[httpx.Request], httpx.Response]
 

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from smartroute.testing.fixtures import fake_provider, fake_provider_server
+from smartroute_llm.testing.fixtures import fake_provider, fake_provider_server
 
 __all__ = ["LagProbe", "fake_provider", "fake_provider_server", "lag"]
 

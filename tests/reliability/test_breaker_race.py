@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from smartroute import (
+from smartroute_llm import (
     AllTargetsFailed,
     CircuitOpenError,
     ErrorKind,
@@ -13,7 +13,7 @@ from smartroute import (
     Router,
     RoutingPolicy,
 )
-from smartroute.testing import FakeClock, ScriptedTarget
+from smartroute_llm.testing import FakeClock, ScriptedTarget
 
 
 def cap(price):

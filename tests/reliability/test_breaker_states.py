@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from smartroute import (
+from smartroute_llm import (
     CircuitBreakerConfig,
     CircuitOpenError,
     ErrorKind,
@@ -16,10 +16,10 @@ from smartroute import (
     Router,
     RoutingPolicy,
 )
-from smartroute.breaker import NS, cooldown_for
-from smartroute.providers import OpenAICompatible
-from smartroute.testing import FakeClock, ScriptedTarget
-from smartroute.testing.fake_provider import Fault
+from smartroute_llm.breaker import NS, cooldown_for
+from smartroute_llm.providers import OpenAICompatible
+from smartroute_llm.testing import FakeClock, ScriptedTarget
+from smartroute_llm.testing.fake_provider import Fault
 
 
 def cap(price):

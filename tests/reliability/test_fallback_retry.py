@@ -5,15 +5,15 @@ import time
 
 import pytest
 
-from smartroute import (
+from smartroute_llm import (
     AllTargetsFailed,
     ErrorKind,
     ProviderCapability,
     Router,
     RoutingPolicy,
 )
-from smartroute.errors import ContentFilterError, InvalidRequestError, RateLimitError
-from smartroute.testing import ScriptedTarget
+from smartroute_llm.errors import ContentFilterError, InvalidRequestError, RateLimitError
+from smartroute_llm.testing import ScriptedTarget
 
 
 def cap(ctx=128_000, price=1.0):

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from smartroute import (
+from smartroute_llm import (
     AllTargetsFailed,
     ErrorKind,
     ProviderCapability,
@@ -16,9 +16,9 @@ from smartroute import (
     RoutingPolicy,
     StreamInterrupted,
 )
-from smartroute.errors import ContentFilterError
-from smartroute.providers import OpenAICompatible
-from smartroute.testing.fake_provider import Fault
+from smartroute_llm.errors import ContentFilterError
+from smartroute_llm.providers import OpenAICompatible
+from smartroute_llm.testing.fake_provider import Fault
 
 
 def target(fp, model, price, ctx=128_000, prefill=False):

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from smartroute import (
+from smartroute_llm import (
     AllTargetsFailed,
     ErrorKind,
     ProviderCapability,
@@ -19,9 +19,9 @@ from smartroute import (
     RoutingPolicy,
     StreamInterrupted,
 )
-from smartroute.providers import OpenAICompatible
-from smartroute.testing import ScriptedTarget
-from smartroute.testing.fake_provider import Fault
+from smartroute_llm.providers import OpenAICompatible
+from smartroute_llm.testing import ScriptedTarget
+from smartroute_llm.testing.fake_provider import Fault
 
 MARGIN = 1.0  # seconds past a limit that still pass under two CPU-burning neighbours
 PROMPT = "please answer with a sentence that is long enough to span several chunks"

@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from smartroute import AllTargetsFailed, ErrorKind, ProviderCapability, Router, RoutingPolicy
-from smartroute.providers import OpenAICompatible
-from smartroute.testing import ScriptedTarget
+from smartroute_llm import AllTargetsFailed, ErrorKind, ProviderCapability, Router, RoutingPolicy
+from smartroute_llm.providers import OpenAICompatible
+from smartroute_llm.testing import ScriptedTarget
 
 
 def cap(price):
@@ -25,7 +25,7 @@ def provider_process():
     """A FakeProvider in its own process, as a real provider is: its own slowness under load
     must not look like this process's lag, nor the other way round."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "smartroute.testing.fake_provider", "--no-record"],
+        [sys.executable, "-m", "smartroute_llm.testing.fake_provider", "--no-record"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from smartroute import ErrorKind, ProviderCapability, Router, RoutingPolicy
-from smartroute.request import ToolCall
-from smartroute.response import ChatChunk, ChatResponse, ToolCallDelta
-from smartroute.testing import ScriptedTarget
+from smartroute_llm import ErrorKind, ProviderCapability, Router, RoutingPolicy
+from smartroute_llm.request import ToolCall
+from smartroute_llm.response import ChatChunk, ChatResponse, ToolCallDelta
+from smartroute_llm.testing import ScriptedTarget
 
 
 class CutToolCall(ScriptedTarget):

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from smartroute import ErrorKind, ProviderCapability, Router, RoutingPolicy
-from smartroute.testing import FakeClock, ScriptedTarget
+from smartroute_llm import ErrorKind, ProviderCapability, Router, RoutingPolicy
+from smartroute_llm.testing import FakeClock, ScriptedTarget
 
 
 def cap(price):

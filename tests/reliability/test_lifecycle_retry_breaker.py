@@ -1,10 +1,10 @@
 """Retries go through the breaker: a half-open probe is one request upstream, not one plus
 its retries (issue #12 item 7, executor side). Over real loopback HTTP."""
 
-from smartroute import ErrorKind, ProviderCapability, Router, RoutingPolicy
-from smartroute.providers import OpenAICompatible
-from smartroute.testing import FakeClock
-from smartroute.testing.fake_provider import Fault
+from smartroute_llm import ErrorKind, ProviderCapability, Router, RoutingPolicy
+from smartroute_llm.providers import OpenAICompatible
+from smartroute_llm.testing import FakeClock
+from smartroute_llm.testing.fake_provider import Fault
 
 
 def target(fp, model, price):

@@ -13,9 +13,9 @@ import os
 import random
 import threading
 
-from smartroute import AllTargetsFailed, ProviderCapability, Router, RoutingPolicy
-from smartroute.providers import OpenAICompatible
-from smartroute.testing.fake_provider import FakeProvider, Fault
+from smartroute_llm import AllTargetsFailed, ProviderCapability, Router, RoutingPolicy
+from smartroute_llm.providers import OpenAICompatible
+from smartroute_llm.testing.fake_provider import FakeProvider, Fault
 
 N = 5000
 CONCURRENCY = 200

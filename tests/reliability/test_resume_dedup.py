@@ -3,9 +3,9 @@ prefill): a restart or a repeated tail is trimmed, a different restart ends inte
 
 import pytest
 
-from smartroute import ProviderCapability, Router, RoutingPolicy, StreamInterrupted
-from smartroute.providers import OpenAICompatible
-from smartroute.testing.fake_provider import Fault
+from smartroute_llm import ProviderCapability, Router, RoutingPolicy, StreamInterrupted
+from smartroute_llm.providers import OpenAICompatible
+from smartroute_llm.testing.fake_provider import Fault
 
 PROMPT = "The quick brown fox jumps over the lazy dog near the quiet river bank today."
 ANSWER = "[a] " + PROMPT  # the fake server's echo; a stream cut after 3 chunks of 8 characters

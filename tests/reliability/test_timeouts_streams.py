@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from smartroute import ErrorKind, ProviderCapability, Router, RoutingPolicy, StreamInterrupted
-from smartroute.testing import ScriptedTarget
+from smartroute_llm import ErrorKind, ProviderCapability, Router, RoutingPolicy, StreamInterrupted
+from smartroute_llm.testing import ScriptedTarget
 
 
 def cap(price, prefill=False):
@@ -128,7 +128,7 @@ def test_prefill_rejection_gets_a_clean_restart_and_never_masks_the_failure():
 
 
 def test_malformed_first_chunk_falls_back():
-    from smartroute.errors import MalformedResponseError
+    from smartroute_llm.errors import MalformedResponseError
 
     bad = ScriptedTarget("bad", cap(1.0), script=MalformedResponseError("garbage SSE"))
     good = ScriptedTarget("good", cap(2.0), script="fine")
@@ -140,7 +140,7 @@ def test_malformed_first_chunk_falls_back():
 
 
 def thinker(name="thinker", price=1.0, **kw):
-    from smartroute import ChatResponse
+    from smartroute_llm import ChatResponse
 
     answer = ChatResponse(text="forty-two", reasoning="six times seven", finish_reason="stop")
     return ScriptedTarget(name, cap(price), script=answer, **kw)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from smartroute.testing.fixtures import (
+from smartroute_llm.testing.fixtures import (
     fake_provider,
     fake_provider_server,
     redis_server,

@@ -8,9 +8,9 @@ import time
 import traceback
 from typing import Any
 
-from smartroute import ProviderCapability, Router, RoutingPolicy
-from smartroute.providers import OpenAICompatible
-from smartroute.redis_store import RedisStateStore
+from smartroute_llm import ProviderCapability, Router, RoutingPolicy
+from smartroute_llm.providers import OpenAICompatible
+from smartroute_llm.redis_store import RedisStateStore
 
 
 def build(redis_url: str, base_url: str, router_name: str, strategy: str) -> Router:

@@ -13,12 +13,12 @@ import uuid
 import pytest
 import redis
 
-from smartroute import Router, RoutingPolicy
-from smartroute.config import build_router
-from smartroute.errors import ConfigurationError
-from smartroute.redis_store import RedisStateStore
-from smartroute.state import FailSafeStore
-from smartroute.testing import ScriptedTarget
+from smartroute_llm import Router, RoutingPolicy
+from smartroute_llm.config import build_router
+from smartroute_llm.errors import ConfigurationError
+from smartroute_llm.redis_store import RedisStateStore
+from smartroute_llm.state import FailSafeStore
+from smartroute_llm.testing import ScriptedTarget
 
 pytestmark = pytest.mark.redis
 
@@ -108,10 +108,11 @@ def test_from_url_variants():
 
 
 def test_core_imports_no_redis_until_asked():
-    code = ("import sys, smartroute, smartroute.state, smartroute.config, smartroute.router\n"
+    code = ("import sys, smartroute_llm, smartroute_llm.state, smartroute_llm.config\n"
+            "import smartroute_llm.router\n"
             "assert 'redis' not in sys.modules, 'core imported redis'\n"
-            "from smartroute.state import RedisStateStore\n"
-            "assert RedisStateStore.__module__ == 'smartroute.redis_store'\n"
+            "from smartroute_llm.state import RedisStateStore\n"
+            "assert RedisStateStore.__module__ == 'smartroute_llm.redis_store'\n"
             "assert 'redis' not in sys.modules  # only from_url imports the client\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
@@ -214,9 +215,9 @@ def test_rate_limits_through_a_redis_state_store_are_shared(redis_url):
     the store's Redis client (a regression: it counted per process)."""
     import uuid
 
-    from smartroute import ProviderCapability, Router, RoutingPolicy
-    from smartroute.state import RedisStateStore
-    from smartroute.testing import ScriptedTarget
+    from smartroute_llm import ProviderCapability, Router, RoutingPolicy
+    from smartroute_llm.state import RedisStateStore
+    from smartroute_llm.testing import ScriptedTarget
 
     name = "limits-" + uuid.uuid4().hex[:8]
     policy = RoutingPolicy.cheapest().rate_limit("a", rpm=5)

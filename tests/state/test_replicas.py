@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from smartroute.redis_store import RedisStateStore
-from smartroute.testing.fake_provider import Fault
+from smartroute_llm.redis_store import RedisStateStore
+from smartroute_llm.testing.fake_provider import Fault
 from tests.state import replica
 
 pytestmark = pytest.mark.redis

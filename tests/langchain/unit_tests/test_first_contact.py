@@ -14,9 +14,9 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, trim
 from lc_scripted import ScriptedChatModel
 
 from langchain_smartroute import SmartRouterChatModel
-from smartroute import RoutingPolicy
-from smartroute.errors import ConfigurationError
-from smartroute.testing.fake_provider import FakeProvider
+from smartroute_llm import RoutingPolicy
+from smartroute_llm.errors import ConfigurationError
+from smartroute_llm.testing.fake_provider import FakeProvider
 
 KEY = "sk-first-contact-7c1d9e2a4b"
 

@@ -19,7 +19,7 @@ from langchain_openai import ChatOpenAI
 from lc_scripted import ScriptedChatModel
 
 from langchain_smartroute import SmartRouterChatModel, classify
-from smartroute import AllTargetsFailed, ErrorKind, RoutingPolicy
+from smartroute_llm import AllTargetsFailed, ErrorKind, RoutingPolicy
 
 
 class Runs(BaseCallbackHandler):
@@ -383,8 +383,8 @@ async def test_candidate_reasoning_in_astream() -> None:
 
 
 def test_smartroute_target_reasoning_becomes_reasoning_content() -> None:
-    from smartroute import ChatResponse
-    from smartroute.testing import ScriptedTarget
+    from smartroute_llm import ChatResponse
+    from smartroute_llm.testing import ScriptedTarget
 
     target = ScriptedTarget(
         "deepseek-reasoner", script=ChatResponse(text="42", reasoning="6 x 7", finish_reason="stop")

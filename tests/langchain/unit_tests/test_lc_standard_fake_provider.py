@@ -12,9 +12,9 @@ from langchain_tests.unit_tests import ChatModelUnitTests
 from lc_scripted import openai_reply
 
 from langchain_smartroute import SmartRouterChatModel
-from smartroute import ProviderCapability, RoutingPolicy
-from smartroute.providers import OpenAICompatible
-from smartroute.testing.fake_provider import FakeProvider
+from smartroute_llm import ProviderCapability, RoutingPolicy
+from smartroute_llm.providers import OpenAICompatible
+from smartroute_llm.testing.fake_provider import FakeProvider
 
 _server: FakeProvider | None = None
 

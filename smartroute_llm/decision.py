@@ -1,0 +1,174 @@
+"""The record of one routed call: who answered, why, what was tried, what it cost.
+
+It is JSON-serializable (``decision.model_dump(mode="json")``) and never holds a secret: only
+target names, model names, numbers and sanitized error text.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, Field
+
+from smartroute_llm.errors import ErrorKind, ProviderError
+from smartroute_llm.response import Usage
+
+_NO_USAGE = Usage()
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def trusted(cls: type[M], **values: Any) -> M:
+    """Build a model from values the router produced itself, which are valid by construction,
+    skipping validation. This runs several times per routed call, where even pydantic's
+    ``model_construct`` (which recomputes defaults and the fields-set per field) is the largest
+    cost; every field should be given. Falls back to ``model_construct`` (which fills in
+    defaults) when some are not, e.g. a field added to the model later, or if pydantic's instance
+    layout is not the one checked at import."""
+    n = _N_FIELDS.get(cls)
+    if n is None:
+        n = _N_FIELDS[cls] = len(cls.model_fields)
+    if not _FAST or len(values) != n:
+        return cls.model_construct(**values)
+    obj = cls.__new__(cls)
+    _set(obj, "__dict__", values)
+    _set(obj, "__pydantic_fields_set__", set(values))
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
+    return obj
+
+
+_set = object.__setattr__
+_N_FIELDS: dict[type[BaseModel], int] = {}
+
+
+class Attempt(BaseModel):
+    """One call to one target. Failed attempts are listed, never billed as completions."""
+
+    target: str
+    model: str
+    provider: str = ""
+    started_s: float = 0.0
+    latency_s: float = 0.0
+    ttft_s: float | None = None
+    ok: bool = False
+    error_kind: ErrorKind | None = None
+    status_code: int | None = None
+    message: str | None = None
+    hedge: bool = False
+    cancelled: bool = False
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float = 0.0
+    error: ProviderError | None = Field(default=None, exclude=True, repr=False)
+
+    model_config = {"arbitrary_types_allowed": True}
+
+    @classmethod
+    def start(
+        cls, target: str, model: str, provider: str, started_s: float, hedge: bool = False
+    ) -> Attempt:
+        """A new attempt, built without validation or default factories (hot path)."""
+        return trusted(
+            cls,
+            target=target,
+            model=model,
+            provider=provider,
+            started_s=started_s,
+            latency_s=0.0,
+            ttft_s=None,
+            ok=False,
+            error_kind=None,
+            status_code=None,
+            message=None,
+            hedge=hedge,
+            cancelled=False,
+            usage=_NO_USAGE,
+            cost_usd=0.0,
+            error=None,
+        )
+
+
+class ScoredSummary(BaseModel):
+    target: str
+    model: str
+    score: float
+    parts: dict[str, float] = Field(default_factory=dict)
+
+
+class ExcludedSummary(BaseModel):
+    target: str
+    model: str
+    reason: str
+
+
+class RoutingDecision(BaseModel):
+    decision_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    created_at: float = Field(default_factory=time.time)
+    target: str
+    model: str
+    provider: str = ""
+    strategy: str
+    reason: str = ""
+    complexity: float = 0.0
+    complexity_class: str = "simple"
+    prompt_tokens_estimate: int = 0
+    candidates: list[ScoredSummary] = Field(default_factory=list)
+    excluded: list[ExcludedSummary] = Field(default_factory=list)
+    attempts: list[Attempt] = Field(default_factory=list)
+    latency_s: float = 0.0
+    ttft_s: float | None = None
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float = 0.0
+    quality: float | None = None
+    explanation: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def fallbacks(self) -> int:
+        return sum(1 for a in self.attempts if not a.ok and not a.cancelled)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def build(cls, **values: Any) -> RoutingDecision:
+        """Built without validation or default factories: the router's values are already
+        valid and this runs on every call."""
+        if "decision_id" not in values:
+            values["decision_id"] = uuid.uuid4().hex
+        values.setdefault("created_at", time.time())
+        values.setdefault("quality", None)
+        values.setdefault("explanation", {})
+        return trusted(cls, **values)
+
+
+def _resolve_forward_refs() -> None:
+    from smartroute_llm.response import ChatChunk, ChatResponse
+
+    ns = {"RoutingDecision": RoutingDecision}
+    ChatResponse.model_rebuild(_types_namespace=ns)
+    ChatChunk.model_rebuild(_types_namespace=ns)
+
+
+_resolve_forward_refs()
+
+
+def _fast_layout_ok() -> bool:
+    try:
+        values = {"target": "t", "model": "m", "reason": "r"}
+        _FAST_CHECK = ExcludedSummary.__new__(ExcludedSummary)
+        _set(_FAST_CHECK, "__dict__", dict(values))
+        _set(_FAST_CHECK, "__pydantic_fields_set__", set(values))
+        _set(_FAST_CHECK, "__pydantic_extra__", None)
+        _set(_FAST_CHECK, "__pydantic_private__", None)
+        return bool(
+            ExcludedSummary(**values) == _FAST_CHECK
+            and _FAST_CHECK.model_dump() == values
+            and _FAST_CHECK.model_copy(update={"reason": "x"}).reason == "x"
+        )
+    except Exception:
+        return False
+
+
+_FAST = _fast_layout_ok()

@@ -1,0 +1,427 @@
+"""What a request needs and how hard it is: the only input routing strategies see.
+
+The default :class:`HeuristicClassifier` scores complexity from cheap text signals in English and
+Chinese (a few microseconds for a short prompt). Anything with a ``classify`` method can replace
+it, e.g. the trained predictor in :mod:`smartroute_llm.eval`, which may also predict each model's
+expected quality for the prompt.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from smartroute_llm.errors import RequestValidationError
+from smartroute_llm.request import MAX_NESTING, ChatRequest, Message, ToolCall
+
+ComplexityClass = Literal["simple", "moderate", "complex"]
+COMPLEXITY_CLASSES: tuple[ComplexityClass, ...] = ("simple", "moderate", "complex")
+
+_CJK = re.compile(
+    r"[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-\uffef]"
+)
+# cl100k averages ~4 characters per token for English prose and ~1.1 tokens per CJK character
+# (measured on mixed prose); the heuristic is within ~15% of tiktoken on both.
+_CHARS_PER_TOKEN = 4.0
+_TOKENS_PER_CJK = 1.1
+
+
+@lru_cache(maxsize=1)
+def _tiktoken_encoder() -> Any:
+    try:
+        import tiktoken
+
+        return tiktoken.get_encoding("cl100k_base")
+    except Exception:  # not installed, or its BPE file cannot be fetched offline
+        return None
+
+
+def estimate_tokens(text: str, *, exact: bool = False) -> int:
+    """Token count estimate. ``exact=True`` uses tiktoken when installed and loadable."""
+    if not text:
+        return 0
+    if exact:
+        enc = _tiktoken_encoder()
+        if enc is not None:
+            return len(enc.encode(text, disallowed_special=()))
+    if text.isascii():
+        return max(1, round(len(text) / _CHARS_PER_TOKEN))
+    cjk = len(_CJK.findall(text))
+    return max(1, round(cjk * _TOKENS_PER_CJK + (len(text) - cjk) / _CHARS_PER_TOKEN))
+
+
+# Punctuation becomes spaces so ``str.split`` yields words; cheaper than a word regex.
+_PUNCT = str.maketrans({c: " " for c in "!\"$%&'()*,./:;<=>?@[\\]^_`{|}~\n\t"})
+
+# Keyword signals: one ``str.split`` of the lowercased text and one set intersection against
+# every keyword; phrases are only searched when one of their words is present.
+_KEYWORDS: dict[str, frozenset[str]] = {
+    "code": frozenset(
+        [
+            "def",
+            "class",
+            "function",
+            "import",
+            "return",
+            "const",
+            "var",
+            "let",
+            "async",
+            "await",
+            "lambda",
+            "struct",
+            "impl",
+            "fn",
+            "python",
+            "javascript",
+            "typescript",
+            "rust",
+            "golang",
+            "java",
+            "c++",
+            "c#",
+            "sql",
+            "regex",
+            "bash",
+            "kotlin",
+            "swift",
+            "refactor",
+            "debug",
+            "compile",
+            "compiler",
+            "traceback",
+            "exception",
+            "api",
+            "json",
+            "yaml",
+            "html",
+            "css",
+            "algorithm",
+            "recursion",
+            "unittest",
+            "pytest",
+            "docker",
+            "kubernetes",
+            "select",
+        ]
+    ),
+    "math": frozenset(
+        [
+            "theorem",
+            "lemma",
+            "integral",
+            "derivative",
+            "equation",
+            "equations",
+            "matrix",
+            "eigenvalue",
+            "eigenvalues",
+            "probability",
+            "polynomial",
+            "solve",
+            "calculate",
+            "compute",
+            "algebra",
+            "geometry",
+            "calculus",
+            "statistics",
+            "variance",
+            "logarithm",
+            "factorial",
+            "prime",
+            "primes",
+            "modulo",
+            "inequality",
+        ]
+    ),
+    "reasoning": frozenset(
+        [
+            "analyze",
+            "analyse",
+            "analysis",
+            "compare",
+            "contrast",
+            "tradeoff",
+            "tradeoffs",
+            "trade-off",
+            "trade-offs",
+            "evaluate",
+            "justify",
+            "reasoning",
+            "reason",
+            "plan",
+            "optimize",
+            "optimise",
+            "why",
+            "critique",
+            "assess",
+            "strategy",
+            "implications",
+            "hypothesis",
+            "step-by-step",
+            "explain",
+            "step",
+            "steps",
+        ]
+    ),
+    # The kind of work a stronger model is for: one of these is enough to call a request hard.
+    "task": frozenset(
+        [
+            "prove",
+            "proof",
+            "proofs",
+            "derive",
+            "derivation",
+            "design",
+            "architect",
+            "architecture",
+            "implement",
+            "implementation",
+            "rigorous",
+            "rigorously",
+        ]
+    ),
+    "constraints": frozenset(
+        [
+            "must",
+            "exactly",
+            "only",
+            "format",
+            "ensure",
+            "without",
+            "never",
+            "always",
+            "required",
+            "requirements",
+            "constraints",
+            "strictly",
+        ]
+    ),
+}
+_PHRASES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "step": ("reasoning", ("step by step",)),
+    "explain": ("reasoning", ("explain why", "explain how")),
+    "pros": ("reasoning", ("pros and cons",)),
+    "root": ("reasoning", ("root cause",)),
+    "show": ("task", ("show that",)),
+    "least": ("constraints", ("at least",)),
+    "most": ("constraints", ("at most",)),
+    "than": ("constraints", ("no more than", "fewer than")),
+    "sure": ("constraints", ("make sure",)),
+}
+_CATEGORY = {w: cat for cat, ws in _KEYWORDS.items() for w in ws}
+_ALL_WORDS = frozenset(_CATEGORY) | frozenset(_PHRASES)
+_CJK_TERMS: dict[str, tuple[str, ...]] = {
+    "code": ("代码", "函数", "编程", "调试", "算法", "编写"),
+    "math": ("求解", "方程", "积分", "导数", "概率", "计算", "几何", "矩阵", "公式"),
+    "reasoning": ("分析", "比较", "为什么", "解释", "推理", "逐步", "权衡", "评估", "优化"),
+    "task": ("证明", "推导", "设计", "架构", "实现"),
+    "constraints": ("必须", "至少", "至多", "不超过", "不要", "要求", "格式", "确保", "只能"),
+}
+_CODE_MARKS = ("```", "#include", "console.log", "=>", "();", "{\n")
+_MATH_EXPR = re.compile(r"\\(?:frac|int|sum|sqrt)|\d\s*[\^*/=+-]\s*\d")
+_LIST_ITEM = re.compile(r"(?m)^\s*(?:\d+[.)、]|[-*•])\s+")
+# Punctuation becomes spaces so ``str.split`` yields words; cheaper than a word regex.
+_PUNCT = str.maketrans({c: " " for c in "!\"$%&'()*,./:;<=>?@[\\]^_`{|}~"})
+
+
+def _keyword_counts(text: str) -> dict[str, float]:
+    low = text.lower()
+    counts = {"code": 0.0, "math": 0.0, "reasoning": 0.0, "task": 0.0, "constraints": 0.0}
+    for word in _ALL_WORDS.intersection(low.translate(_PUNCT).split()):
+        cat = _CATEGORY.get(word)
+        if cat is not None:
+            counts[cat] += 1
+        phrase = _PHRASES.get(word)
+        if phrase is not None:
+            counts[phrase[0]] += sum(1 for p in phrase[1] if p in low)
+    if "`" in text or "(" in text or "=" in text or "#" in text or "{" in text:
+        counts["code"] += sum(1 for m in _CODE_MARKS if m in low)
+    if "=" in text or "^" in text or "\\" in text or "+" in text:
+        counts["math"] += 0.5 * len(_MATH_EXPR.findall(text, 0, 2000))  # "2+2" is half a cue
+    if not text.isascii():
+        for cat, terms in _CJK_TERMS.items():
+            counts[cat] += sum(1 for t in terms if t in text)
+    return counts
+
+
+# Strength of each signal in [0, 1]; the score combines them as a noisy-OR,
+# 1 - prod(1 - weight * signal), so several cues together approach 1 without a cap. "task" (a
+# proof, a derivation, a design, an implementation) counts in full at one hit and alone makes a
+# request "complex": on the labelled prompts of tests/data/complexity_labels.jsonl single-cue
+# hard requests scored 0.24-0.46 when it was spread over the other keyword signals.
+SIGNAL_WEIGHTS: dict[str, float] = {
+    "length": 0.35,
+    "code": 0.45,
+    "math": 0.45,
+    "reasoning": 0.55,
+    "task": 0.6,
+    "constraints": 0.3,
+    "questions": 0.2,
+    "tools": 0.25,
+    "structured_output": 0.2,
+    "depth": 0.2,
+}
+_WEIGHT_VALUES = tuple(SIGNAL_WEIGHTS.values())  # in the order classify() builds its signals
+SIMPLE_BELOW = 0.2
+COMPLEX_FROM = 0.45
+
+
+def complexity_class(score: float) -> ComplexityClass:
+    if score < SIMPLE_BELOW:
+        return "simple"
+    return "moderate" if score < COMPLEX_FROM else "complex"
+
+
+@dataclass(slots=True)
+class Complexity:
+    score: float
+    label: ComplexityClass
+    signals: dict[str, float] = field(default_factory=dict)
+    # Expected quality in [0, 1] per model name, from a trained predictor; used by BALANCED
+    # in place of the quality tier when present.
+    model_quality: Mapping[str, float] | None = None
+    # Expected USD of this request per model name, from a trained predictor; used by the
+    # strategies in place of the price-list estimate when present.
+    model_cost: Mapping[str, float] | None = None
+
+
+@runtime_checkable
+class ComplexityClassifier(Protocol):
+    def classify(self, request: ChatRequest, prompt: str) -> Complexity: ...
+
+
+class HeuristicClassifier:
+    """Scores complexity as a weighted sum of text signals (see ``SIGNAL_WEIGHTS``).
+
+    Only the last user turn is scanned, and at most its first 8,000 characters, so the cost
+    stays bounded for huge prompts. Keywords are matched as whole words (English) or
+    substrings (Chinese); each signal saturates after a few hits.
+    """
+
+    scan_chars = 8000
+
+    def classify(self, request: ChatRequest, prompt: str) -> Complexity:
+        text = prompt[: self.scan_chars]
+        counts = _keyword_counts(text)
+        tokens = estimate_tokens(prompt)
+        questions = text.count("?") + text.count("？")
+        items = len(_LIST_ITEM.findall(text)) if "\n" in text else 0
+        signals = {
+            "length": min(1.0, math.log1p(tokens / 40.0) / _LOG_LONG),
+            "code": _saturate(counts["code"]),
+            "math": _saturate(counts["math"]),
+            "reasoning": _saturate(counts["reasoning"]),
+            "task": 1.0 if counts["task"] else 0.0,
+            "constraints": _saturate(counts["constraints"] + items / 2),
+            "questions": _saturate(max(0, questions - 1)),
+            "tools": 1.0 if request.tools else 0.0,
+            "structured_output": 1.0 if request.needs_json else 0.0,
+            "depth": min(1.0, max(0, len(request.messages) - 2) / 10),
+        }
+        miss = 1.0
+        for w, v in zip(_WEIGHT_VALUES, signals.values(), strict=True):
+            miss *= 1.0 - w * v
+        score = 1.0 - miss
+        return Complexity(score, complexity_class(score), signals)
+
+
+_LOG_LONG = math.log1p(1500 / 40.0)
+
+
+def _saturate(hits: float) -> float:
+    """0 hits -> 0, 1 -> 0.5, 2 -> 0.75, 3 -> 0.875: each further cue adds less."""
+    return 1.0 - 0.5**hits if hits > 0 else 0.0
+DEFAULT_CLASSIFIER = HeuristicClassifier()
+
+
+@dataclass(slots=True)
+class RequestFeatures:
+    """What the planner knows about a request before choosing."""
+
+    prompt_tokens: int
+    output_tokens: int
+    needs_tools: bool
+    needs_vision: bool
+    needs_json: bool
+    depth: int
+    complexity: Complexity
+    pinned_model: str | None = None
+    requested_output: bool = False
+
+    @property
+    def complexity_score(self) -> float:
+        return self.complexity.score
+
+    @property
+    def complexity_class(self) -> ComplexityClass:
+        return self.complexity.label
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.output_tokens
+
+
+DEFAULT_OUTPUT_TOKENS = 512
+_PER_MESSAGE_OVERHEAD = 4
+_PER_IMAGE_TOKENS = 800
+
+
+def _arguments_text(request: ChatRequest, m: Message, tc: ToolCall) -> str:
+    """Routed requests were depth-checked at the edge; a request analysed directly may not
+    have been, and ``str`` recurses once per level."""
+    try:
+        return str(tc.arguments)
+    except RecursionError:
+        i = next(i for i, x in enumerate(request.messages) if x is m)
+        k = next(k for k, x in enumerate(m.tool_calls) if x is tc)
+        raise RequestValidationError(
+            f"messages[{i}].tool_calls[{k}].arguments",
+            f"nested deeper than {MAX_NESTING} levels; flatten it",
+        ) from None
+
+
+def analyze(
+    request: ChatRequest,
+    classifier: ComplexityClassifier | None = None,
+    *,
+    default_output_tokens: int = DEFAULT_OUTPUT_TOKENS,
+) -> RequestFeatures:
+    """Extract :class:`RequestFeatures`; this runs on every routed call, so it stays cheap."""
+    prompt_tokens = 0
+    images = 0
+    last_user = ""
+    for m in request.messages:
+        content = m.content
+        if isinstance(content, str):
+            prompt_tokens += estimate_tokens(content) + _PER_MESSAGE_OVERHEAD
+        else:
+            text = m.text
+            prompt_tokens += estimate_tokens(text) + _PER_MESSAGE_OVERHEAD
+            n = len(m.images)
+            images += n
+        if m.role == "user":
+            last_user = m.text
+        for tc in m.tool_calls:
+            prompt_tokens += 20 + estimate_tokens(_arguments_text(request, m, tc))
+    prompt_tokens += images * _PER_IMAGE_TOKENS
+    for tool in request.tools:
+        prompt_tokens += (
+            10 + estimate_tokens(tool.description) + 4 * len(tool.parameters.get("properties", ()))
+        )
+    complexity = (classifier or DEFAULT_CLASSIFIER).classify(request, last_user)
+    return RequestFeatures(
+        prompt_tokens=prompt_tokens,
+        output_tokens=request.max_output_tokens or default_output_tokens,
+        needs_tools=bool(request.tools) and request.tool_choice != "none",
+        needs_vision=images > 0,
+        needs_json=request.needs_json,
+        depth=sum(1 for m in request.messages if m.role == "user"),
+        complexity=complexity,
+        pinned_model=request.model,
+        requested_output=request.max_output_tokens is not None,
+    )

@@ -1,0 +1,103 @@
+"""BALANCED: one documented score over quality, speed and cost.
+
+    x   = request complexity in [0, 1]; k = weights.complexity_shift
+    w_q = W_q * (1 + k*x)          if prefer_quality_for_complex else W_q
+    w_s = W_s * (1 + k*(1 - x))    if prefer_fast_for_simple    else W_s
+    w_c = W_c                      if cost_aware                else 0
+    if prefer_quality_for_complex: w_s *= (1 - x)**2; w_c *= (1 - x)**2
+    weights are normalised to sum to 1
+    score = w_q*Q + w_s*S + w_c*C
+
+With ``weights.willingness_to_pay = W`` (USD per unit of quality) the cost term is linear in
+dollars instead: ``score = w_q*(Q - cost_usd / W) + w_s*S`` (``w_c`` only shifts ``w_q, w_s``
+through the normalisation). Maximising expected quality minus a price per dollar is the
+trade-off a router with a per-prompt quality predictor sweeps to trace its cost-quality curve.
+
+Q is the quality tier score (LOW .25 ... PREMIUM 1), or a trained predictor's expected quality
+for this prompt and model; S the speed tier score (SLOW .25 ... VERY_FAST 1); C the cost score
+(1 for the cheapest candidate for this request, 0 for the dearest, log-scaled).
+"""
+
+from __future__ import annotations
+
+from operator import attrgetter
+
+from smartroute_llm.features import RequestFeatures
+from smartroute_llm.plan import Candidate, Profile
+from smartroute_llm.policy import RoutingPolicy
+from smartroute_llm.strategies.base import cost_scores, estimated_costs, predicted_quality
+
+_by_score = attrgetter("score")
+
+
+def balanced_weights(policy: RoutingPolicy, complexity: float) -> tuple[float, float, float]:
+    """The normalised (quality, speed, cost) weights for a request of this complexity."""
+    return BalancedWeightsFn(policy)(complexity)
+
+
+class BalancedWeightsFn:
+    """``balanced_weights`` for a fixed policy, with its numbers read once (hot path)."""
+
+    def __init__(self, policy: RoutingPolicy) -> None:
+        w = policy.weights
+        self.wq, self.ws, self.k = w.quality, w.speed, w.complexity_shift
+        self.wc = w.cost if policy.is_cost_aware else 0.0
+        self.pq = policy.prefer_quality_for_complex
+        self.pf = policy.prefer_fast_for_simple
+        wtp = w.willingness_to_pay
+        self.per_usd = 0.0 if wtp is None or not policy.is_cost_aware else 1.0 / wtp
+        self.fixed: tuple[float, float, float] | None = None
+        if not (self.pq or self.pf):
+            self.fixed = self(0.0)
+
+    def __call__(self, complexity: float) -> tuple[float, float, float]:
+        if self.fixed is not None:
+            return self.fixed
+        x = 1.0 if complexity > 1.0 else (0.0 if complexity < 0.0 else complexity)
+        wq = self.wq * (1 + self.k * x) if self.pq else self.wq
+        ws = self.ws * (1 + self.k * (1 - x)) if self.pf else self.ws
+        wc = self.wc
+        if self.pq:
+            keep = (1 - x) * (1 - x)
+            ws *= keep
+            wc *= keep
+        total = wq + ws + wc
+        if total <= 0:
+            return 1.0, 0.0, 0.0
+        return wq / total, ws / total, wc / total
+
+
+class BalancedStrategy:
+    name = "balanced"
+
+    def __init__(self, policy: RoutingPolicy) -> None:
+        self.policy = policy
+        self._weights = BalancedWeightsFn(policy)
+
+    def rank(
+        self, eligible: list[Profile], features: RequestFeatures
+    ) -> tuple[list[Candidate], dict[str, float]]:
+        wq, ws, wc = self._weights(features.complexity.score)
+        costs = estimated_costs(eligible, features)
+        cscores = cost_scores(costs)
+        per_usd = self._weights.per_usd
+        if per_usd:
+            out = []
+            for p, est, c in zip(eligible, costs, cscores, strict=True):
+                q = predicted_quality(p, features)
+                score = wq * (q - per_usd * est) + ws * p.speed
+                out.append(Candidate(p, score, q, p.speed, c, est))
+            out.sort(key=_by_score, reverse=True)
+            return out, {"quality": wq, "speed": ws, "usd_penalty": wq * per_usd}
+        if features.complexity.model_quality is None:
+            out = [
+                Candidate(p, wq * p.quality + ws * p.speed + wc * c, p.quality, p.speed, c, est)
+                for p, est, c in zip(eligible, costs, cscores, strict=True)
+            ]
+        else:
+            out = []
+            for p, est, c in zip(eligible, costs, cscores, strict=True):
+                q = predicted_quality(p, features)
+                out.append(Candidate(p, wq * q + ws * p.speed + wc * c, q, p.speed, c, est))
+        out.sort(key=_by_score, reverse=True)
+        return out, {"quality": wq, "speed": ws, "cost": wc}
