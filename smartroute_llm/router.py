@@ -327,29 +327,31 @@ class Router:
     # --- every circuit open: fail fast, or wait for the earliest recovery ----------------------
 
     def _wait_step(self, err: CircuitOpenError, started: float) -> float | None:
-        """How long to sleep before planning again, or None to raise ``err`` now."""
-        if self.policy.circuit.when_all_open != "wait" or err.retry_after_s is None:
+        """Every circuit open: how long to sleep before planning again (polling, since a
+        half-open probe in flight may settle long before its lease runs out), or None to raise
+        ``err`` now. Without a deadline a call waits at most ``max_cooldown_s``."""
+        if self.policy.circuit.when_all_open != "wait":
             return None
-        budget = self.policy.deadline_s
-        if budget is None:
-            budget = self.policy.circuit.max_cooldown_s
-        left = started + budget - self.clock()
-        if err.retry_after_s >= left:
-            return None
-        # poll: a half-open probe in flight may settle long before its lease runs out
-        return min(max(err.retry_after_s, 0.01), 0.25, left)
+        budget = self.policy.deadline_s or self.policy.circuit.max_cooldown_s
+        return self._sleep_for(err.retry_after_s, started, budget, poll=0.25)
 
     def _limit_wait(self, err: RateLimitExceeded, started: float) -> float | None:
         """Every candidate at its rate limit: how long to wait for the earliest slot, or None
         to raise now (``when_rate_limited="fallback"``, or the deadline would not allow it;
         without a deadline a call waits at most 60 s)."""
-        if self.policy.when_rate_limited_ != "wait" or err.retry_after_s is None:
+        if self.policy.when_rate_limited_ != "wait":
             return None
-        budget = self.policy.deadline_s or 60.0
+        return self._sleep_for(err.retry_after_s, started, self.policy.deadline_s or 60.0, poll=1.0)
+
+    def _sleep_for(
+        self, retry_after: float | None, started: float, budget: float, poll: float
+    ) -> float | None:
+        """One sleep of a wait that must end within ``budget`` of ``started``; None when the
+        earliest retry falls outside it."""
         left = started + budget - self.clock()
-        if err.retry_after_s >= left:
+        if retry_after is None or retry_after >= left:
             return None
-        return min(max(err.retry_after_s, 0.01), 1.0, left)
+        return min(max(retry_after, 0.01), poll, left)
 
     def _try_plan(
         self,
