@@ -152,16 +152,6 @@ class CircuitBreakers:
             self._probing[target] = token
         return True
 
-    def force(self, target: str) -> None:
-        """Admit a probe regardless of the cooldown (kept for callers of the older API)."""
-        token = os.urandom(8).hex()
-        now = self.clock()
-        lease = now + self.config.probe_lease_s
-        rec = self.store.update(NS, target, _claim(now, lease, token, force=True))
-        self._mirror(target, rec)
-        with self._lock:
-            self._probing[target] = token
-
     def record_success(self, target: str) -> None:
         if not self.config.enabled:
             return
@@ -222,14 +212,12 @@ def _settled(rec: Record | None, window: int) -> bool:
     return len(w) == window and not any(w)
 
 
-def _claim(now: float, lease_until: float, token: str, force: bool = False) -> Callable[
-    [Record | None], Record
-]:
+def _claim(now: float, lease_until: float, token: str) -> Callable[[Record | None], Record]:
     def fn(rec: Record | None) -> Record:
         rec = {**_empty(), **(rec or {})}
         if rec["state"] != OPEN:
             return rec
-        if not force and (now < rec["until"] or rec["probe_until"] > now):
+        if now < rec["until"] or rec["probe_until"] > now:
             return rec
         rec.update(probe_until=lease_until, probe_token=token)
         return rec

@@ -204,8 +204,6 @@ class RoutingPlan:
     excluded: list[Exclusion]
     weights: dict[str, float] = field(default_factory=dict)
     explanation: dict[str, Any] = field(default_factory=dict)
-    # set when every circuit was open and this target is tried anyway
-    forced_probe: str | None = None
     # the router's clock when the call began (before any wait for a circuit); None: at execution
     started_at: float | None = None
     # deployment groups: each grouped candidate's name -> how its group was ordered

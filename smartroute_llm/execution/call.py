@@ -115,9 +115,7 @@ class Call:
             self.pos += 1
             if c.profile.context <= self.min_context:
                 continue
-            if c.name == self.plan.forced_probe:
-                breakers.force(c.name)
-            elif not breakers.acquire(c.name):
+            if not breakers.acquire(c.name):
                 self._skipped(c)
                 continue
             self.held.append(c.name)

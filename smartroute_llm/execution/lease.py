@@ -1,7 +1,7 @@
 """What one admitted attempt holds, and the one place each hold is released.
 
 An attempt holds two things from the moment it is admitted until it ends: the breaker's slot
-(taken by ``breakers.acquire``/``force`` when the candidate was chosen; a half-open target has
+(taken by ``breakers.acquire`` when the candidate was chosen; a half-open target has
 only one) and one count in the target's in-flight number (``feedback.started``). Every way out
 of an attempt ends in exactly one of :meth:`Lease.succeeded`, :meth:`Lease.failed` or
 :meth:`Lease.released`; whichever comes first wins and the others do nothing, so a

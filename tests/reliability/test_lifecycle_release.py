@@ -157,7 +157,6 @@ def test_every_attempt_ends_exactly_once_on_the_breaker():
         return wrapped
 
     br.acquire = counting(br.acquire, "admit")
-    br.force = counting(br.force, "admit")
     for name in ("record_success", "record_failure", "release"):
         setattr(br, name, counting(getattr(br, name), "end"))
     for _ in range(3):
