@@ -15,22 +15,9 @@ from typer.testing import CliRunner
 
 from smartroute_llm import __version__
 from smartroute_llm.cli import app
+from tests.eval.test_cli import _table
 
 runner = CliRunner()
-HEADER = "row_id,prompt,split,cheap,cheap|total_cost,dear,dear|total_cost"
-
-
-def _table(tmp_path: Path) -> Path:
-    rows = []
-    for i in range(24):
-        split = "test" if i % 3 == 0 else "train"
-        if i % 2:
-            rows.append(f"r{i},solve the integral of x^{i},{split},0,0.001,1,0.02")
-        else:
-            rows.append(f"r{i},hello friend {i},{split},1,0.001,1,0.02")
-    p = tmp_path / "t.csv"
-    p.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
-    return p
 
 
 def _one_line_error(output: str) -> str:
