@@ -323,16 +323,17 @@ class Run:
 
     def failure(self) -> BaseException:
         errors = self.errors
-        if len(errors) == 1:
-            return errors[0]
-        if errors and all(type(e) is type(errors[-1]) for e in errors) and not isinstance(
-            errors[-1], AllTargetsFailed
-        ):
-            return errors[-1]
         skipped = [r.reason for r in self.record.rungs if r.verdict == "skipped"]
-        head = f"every rung of the cascade failed ({len(self.rungs) - self.start.index})"
-        if skipped and not errors:
-            head = f"no rung of the cascade could start: {skipped[0]}"
+        if not skipped and errors and all(type(e) is type(errors[-1]) for e in errors) and (
+            len(errors) == 1 or not isinstance(errors[-1], AllTargetsFailed)
+        ):
+            return errors[-1]  # what the same failure raises outside a cascade
+        head = f"every rung of the cascade failed ({len(errors)})"
+        if skipped:
+            head = (
+                f"{len(errors)} rung(s) of the cascade failed and {len(skipped)} could not "
+                f"start ({skipped[0]})"
+            )
         err = AllTargetsFailed(self.attempts, head)
         err.cascade = self.record  # type: ignore[attr-defined]
         return err
