@@ -23,7 +23,7 @@ def _router(**kw):
 
 
 def test_a_cluster_the_cheap_rung_keeps_failing_starts_higher_and_is_re_probed():
-    r, t = _router()
+    r, _t = _router()
     starts = []
     for i in range(9):
         resp = r.chat(MATH.format(i + 3, i + 11))
@@ -41,7 +41,7 @@ def test_a_cluster_the_cheap_rung_keeps_failing_starts_higher_and_is_re_probed()
 
 
 def test_other_clusters_still_start_at_the_bottom():
-    r, t = _router()
+    r, _t = _router()
     for i in range(3):
         r.chat(MATH.format(i, i + 1))
     poem = r.chat(POEM.format("grey"))

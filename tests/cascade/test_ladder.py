@@ -91,7 +91,7 @@ def test_every_verifier_must_accept_and_the_first_rejection_stops_the_checks(ask
 
 
 def test_an_explicit_ladder_orders_the_rungs_and_leaves_others_out(ask):
-    r, t = _router(
+    r, _t = _router(
         {"cheap": "nope", "mid": "nope", "strong": "42"}, ladder=["strong", "cheap"]
     )
     resp = ask(r, "q")

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from smartroute_llm import Router, RoutingPolicy
+from smartroute_llm import AllTargetsFailed, Router, RoutingPolicy
 from smartroute_llm.testing.fake_provider import Fault
 from tests.cascade.helpers import NoRefusal, http_ladder, ladder, rung_verdicts, says_42
 
@@ -135,6 +135,8 @@ def test_no_rung_answering_a_stream_raises_before_any_text(fake_provider):
     fp = fake_provider
     fp.fail("*", Fault.server_error())
     policy = RoutingPolicy.cascade([says_42], stream="first").retries(0)
-    with Router(http_ladder(fp, ("cheap", "strong")), policy) as r:
-        with pytest.raises(Exception, match="every rung of the cascade failed"):
-            list(r.stream("q"))
+    with (
+        Router(http_ladder(fp, ("cheap", "strong")), policy) as r,
+        pytest.raises(AllTargetsFailed, match="every rung of the cascade failed"),
+    ):
+        list(r.stream("q"))
