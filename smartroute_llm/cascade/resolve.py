@@ -17,13 +17,32 @@ from smartroute_llm.verifiers.base import Verifier, as_verifier
 Spec = Any  # str | Mapping[str, Any] | Verifier | Callable
 
 
+# built-in names -> the class, by import path (a build without one simply lacks that name)
+_KNOWN = {
+    "structural": "smartroute_llm.verifiers.structural.StructuralVerifier",
+    "consistency": "smartroute_llm.verifiers.consistency.ConsistencyVerifier",
+    "confidence": "smartroute_llm.verifiers.confidence.LogprobVerifier",
+    "logprobs": "smartroute_llm.verifiers.confidence.LogprobVerifier",
+    "judge": "smartroute_llm.verifiers.judge.JudgeVerifier",
+    "answer": "smartroute_llm.verifiers.answer.AnswerVerifier",
+}
+
+
 def builtins() -> Mapping[str, Callable[..., Any]]:
-    """The built-in verifiers by name (``smartroute_llm.verifiers.BUILTINS`` where the package
-    defines it)."""
+    """The built-in verifiers by name: ``smartroute_llm.verifiers.BUILTINS`` where the package
+    defines one, else those of ``_KNOWN`` present in this build."""
     import smartroute_llm.verifiers as pkg
 
     found = getattr(pkg, "BUILTINS", None)
-    return found if isinstance(found, Mapping) else {}
+    if isinstance(found, Mapping):
+        return found
+    out: dict[str, Callable[..., Any]] = {}
+    for name, path in _KNOWN.items():
+        try:
+            out[name] = _import(path, "")
+        except ValueError:
+            continue
+    return out
 
 
 def resolve(spec: Spec, where: str) -> Verifier:
