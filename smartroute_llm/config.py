@@ -33,6 +33,17 @@ are never read from the file: only the name of the variable holding one. A ``bas
 is not the vendor's own needs its own ``api_key_env`` (a vendor's default key variable is only
 sent to that vendor; see ``docs/providers.md``).
 
+A cascade (``strategy: cascade``, see ``docs/cascade.md``) names its verifiers by built-in name,
+import path, or ``{name: ..., **arguments}``::
+
+    policy:
+      strategy: cascade
+      deadline: 20
+      cascade:
+        verifiers: [structural, {name: mypackage.checks.AnswerHasNumber, minimum: 1}]
+        ladder: [gpt-4o-mini, gpt-4o]     # optional: default, every eligible target cheapest first
+        stream: final                     # or first
+
 ``state`` takes ``redis_url`` (required; a password in it or in ``password_env``, default
 ``SMARTROUTE_REDIS_PASSWORD``), ``router``, ``ttl_s``, ``refresh_s``, ``retry_s`` and
 ``write_timeout_s`` (see ``docs/replicas.md``).

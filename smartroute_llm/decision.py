@@ -6,6 +6,7 @@ target names, model names, numbers and sanitized error text.
 
 from __future__ import annotations
 
+import inspect
 import time
 import uuid
 from typing import Any, TypeVar
@@ -103,6 +104,73 @@ class ExcludedSummary(BaseModel):
     reason: str
 
 
+_OMIT_NONE: dict[str, Any] = (
+    {"exclude_if": lambda v: v is None}
+    if "exclude_if" in inspect.signature(Field).parameters
+    else {}
+)
+
+
+class CascadeRung(BaseModel):
+    """One rung of a cascade as it went: who answered, what the verifiers said, what it cost.
+
+    ``verdict``: ``accepted``, ``rejected`` (a whole answer, or a streamed prefix), ``final``
+    (the last rung, returned as is), ``committed`` (a streamed answer whose prefix passed and
+    that then left for the caller), ``error`` (the rung failed; the ladder moved on) or
+    ``skipped`` (not started: deadline, circuit open, limits). ``cost_usd`` is the rung's
+    answer plus its verifiers' own model calls (``verify_cost_usd``)."""
+
+    rung: int
+    target: str
+    model: str = ""
+    verdict: str
+    verifier: str = ""
+    reason: str = ""
+    confidence: float | None = None
+    cost_usd: float = 0.0
+    verify_cost_usd: float = 0.0
+    latency_s: float = 0.0
+
+
+class CascadeRecord(BaseModel):
+    """The ladder of a cascade call: its rungs in order, where it started (``start`` > 0 when
+    the statistics of the prompt's cluster skipped rungs that usually fail), and every rung
+    tried."""
+
+    ladder: list[str] = Field(default_factory=list)
+    start: int = 0
+    start_reason: str = ""
+    stream: str | None = None
+    rungs: list[CascadeRung] = Field(default_factory=list)
+
+    @property
+    def answered(self) -> CascadeRung | None:
+        """The rung whose answer was returned."""
+        for r in reversed(self.rungs):
+            if r.verdict in ("accepted", "final", "committed"):
+                return r
+        return next((r for r in reversed(self.rungs) if r.verdict == "rejected"), None)
+
+    @property
+    def cost_usd(self) -> float:
+        return sum(r.cost_usd for r in self.rungs)
+
+    def explain(self) -> str:
+        """The ladder as lines: one per rung tried, with its verdict, reason and cost."""
+        lines = [f"cascade ladder: {' -> '.join(self.ladder)}"]
+        if self.start:
+            lines.append(f"  started at rung {self.start + 1}: {self.start_reason}")
+        for r in self.rungs:
+            why = f" by {r.verifier}" if r.verifier else ""
+            why += f": {r.reason}" if r.reason else ""
+            lines.append(
+                f"  {r.rung}. {r.target:<24} {r.verdict}{why}  ${r.cost_usd:.6f}"
+                f" {r.latency_s * 1000:.0f} ms"
+            )
+        lines.append(f"  total ${self.cost_usd:.6f}")
+        return "\n".join(lines)
+
+
 class RoutingDecision(BaseModel):
     decision_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
     created_at: float = Field(default_factory=time.time)
@@ -123,6 +191,9 @@ class RoutingDecision(BaseModel):
     cost_usd: float = 0.0
     quality: float | None = None
     explanation: dict[str, Any] = Field(default_factory=dict)
+    # set by a cascade (RoutingStrategy.CASCADE): every rung, its verdict and cost; left out
+    # of dumps when None, so other decisions serialize as before
+    cascade: CascadeRecord | None = Field(None, **_OMIT_NONE)
 
     @property
     def fallbacks(self) -> int:
@@ -140,6 +211,7 @@ class RoutingDecision(BaseModel):
         values.setdefault("created_at", time.time())
         values.setdefault("quality", None)
         values.setdefault("explanation", {})
+        values.setdefault("cascade", None)
         return trusted(cls, **values)
 
 

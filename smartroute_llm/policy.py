@@ -11,16 +11,18 @@ The same policy is plain data: ``RoutingPolicy(strategy="balanced", allow=[...])
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Concatenate, Generic, Literal, ParamSpec
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -38,6 +40,7 @@ class RoutingStrategy(StrEnum):
     HIGHEST_QUALITY = "highest_quality"
     ROUND_ROBIN = "round_robin"
     WEIGHTED = "weighted"
+    CASCADE = "cascade"
 
 
 class ErrorAction(StrEnum):
@@ -181,6 +184,87 @@ class AdaptiveConfig(_Frozen):
     seed: int | None = None
 
 
+class CascadeConfig(_Frozen):
+    """The CASCADE strategy: try the ``ladder``'s rungs in order, return the first answer every
+    verifier accepts (the last rung's as is). See docs/cascade.md.
+
+    ``verifiers``: built-in names, import paths (``package.module.name``),
+    ``{name: ..., **arguments}``, or in code the objects themselves (a Verifier, or a function
+    ``(request, response) -> bool | (bool, reason) | Verdict``). ``ladder``: target or model
+    names, in order; without it, every eligible candidate, cheapest first. ``stream``: what a
+    streamed call does: ``final`` streams the accepted answer (time to first token is the
+    ladder's time), ``first`` streams a rung at once and escalates only before its first text
+    leaves, judged by the verifiers' ``check_prefix`` on the first ``prefix_chars`` characters
+    or first sentence. A rung is not started with less than ``min_rung_s`` left before the
+    deadline (or less than its learned median latency). After ``start_higher_after``
+    rejections of a rung in a row for one cluster of prompts, calls of that cluster start at
+    the next rung (0: never), re-probing the lower rung every ``reprobe_every`` calls."""
+
+    verifiers: tuple[Any, ...]
+    ladder: tuple[str, ...] | None = None
+    stream: Literal["final", "first"] = "final"
+    prefix_chars: int = Field(200, ge=1, le=100_000)
+    min_rung_s: float = Field(0.0, ge=0)
+    start_higher_after: int = Field(3, ge=0)
+    reprobe_every: int = Field(10, ge=2)
+
+    @field_validator("verifiers", mode="before")
+    @classmethod
+    def _verifiers(cls, v: Any) -> Any:
+        from smartroute_llm.cascade.resolve import resolve
+
+        if isinstance(v, str | Mapping) or callable(v):
+            v = [v]
+        if not isinstance(v, Iterable):
+            raise ValueError("verifiers: a list of verifiers (names, import paths or objects)")
+        items = tuple(v)
+        if not items:
+            raise ValueError(
+                "verifiers: give at least one (e.g. ['structural']); without a verifier a "
+                "cascade always returns its first rung"
+            )
+        for i, item in enumerate(items):
+            resolve(item, f"verifiers[{i}]")  # fails early, naming the entry
+        return items
+
+    @field_validator("ladder", mode="before")
+    @classmethod
+    def _ladder(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        if isinstance(v, str):
+            raise ValueError(f"ladder: a list of target or model names, got {v!r}; write [{v!r}]")
+        names = tuple(v)
+        if not names or any(not isinstance(n, str) or not n.strip() for n in names):
+            raise ValueError("ladder: a non-empty list of target or model names")
+        if len(set(names)) != len(names):
+            raise ValueError(f"ladder: names must be distinct, got {list(names)}")
+        return names
+
+    @field_serializer("verifiers", when_used="json")
+    def _named(self, v: tuple[Any, ...]) -> list[Any]:
+        from smartroute_llm.cascade.resolve import spec_name
+
+        return [spec_name(x) for x in v]
+
+
+P = ParamSpec("P")
+
+
+class _Builder(Generic[P]):
+    """A builder usable on the class (a new policy) and on a policy (keeping its settings):
+    ``RoutingPolicy.cascade(...)`` and ``policy.deadline(5).cascade(...)``."""
+
+    def __init__(self, fn: Callable[Concatenate[RoutingPolicy, P], RoutingPolicy]) -> None:
+        self.fn = fn
+        self.__doc__ = fn.__doc__
+
+    def __get__(
+        self, obj: RoutingPolicy | None, owner: type[RoutingPolicy]
+    ) -> Callable[P, RoutingPolicy]:
+        return functools.partial(self.fn, obj if obj is not None else owner())
+
+
 _WINDOW_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
 
@@ -284,9 +368,14 @@ class RoutingPolicy(_Frozen):
     budgets: tuple[Budget, ...] = ()
     when_rate_limited_: Literal["fallback", "wait"] = Field("fallback", alias="when_rate_limited")
     groups: GroupConfig = Field(default_factory=GroupConfig)
+    cascade_: CascadeConfig | None = Field(None, alias="cascade")
 
     model_config = ConfigDict(
-        frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False
+        frozen=True,
+        extra="forbid",
+        populate_by_name=True,
+        allow_inf_nan=False,
+        ignored_types=(_Builder,),
     )
 
     @field_validator("allowed", "denied", "fallback", mode="before")
@@ -340,6 +429,21 @@ class RoutingPolicy(_Frozen):
                     f"budgets[{i}]: a second budget named {b.label!r}; give it another name="
                 )
             labels.add(b.label)
+        return self
+
+    @model_validator(mode="after")
+    def _cascade_settings(self) -> RoutingPolicy:
+        cascading = self.strategy is RoutingStrategy.CASCADE
+        if cascading and self.cascade_ is None:
+            raise ValueError(
+                "strategy: cascade needs its verifiers: cascade: {verifiers: [structural]} "
+                "(RoutingPolicy.cascade(verifiers=[...]))"
+            )
+        if self.cascade_ is not None and not cascading:
+            raise ValueError(
+                f"cascade: set, but the strategy is {self.strategy.value}; use strategy: cascade "
+                "or remove cascade:"
+            )
         return self
 
     @field_validator("strategy", mode="before")
@@ -399,6 +503,23 @@ class RoutingPolicy(_Frozen):
     @classmethod
     def weighted(cls, weights: Mapping[str, float]) -> RoutingPolicy:
         return cls.from_dict({"strategy": RoutingStrategy.WEIGHTED, "model_weights": dict(weights)})
+
+    @_Builder
+    def cascade(
+        self,
+        /,
+        verifiers: Iterable[Any] | Any,
+        ladder: Iterable[str] | None = None,
+        *,
+        stream: Literal["final", "first"] = "final",
+        **options: Any,
+    ) -> RoutingPolicy:
+        """Verified escalation (see :class:`CascadeConfig` and docs/cascade.md): answer with
+        the first rung of the ladder (cheapest first unless ``ladder`` orders target names),
+        return the first answer every verifier accepts. On the class, a new policy; on a
+        policy, that policy with the cascade strategy."""
+        spec = {"verifiers": verifiers, "ladder": ladder, "stream": stream, **options}
+        return self._with(strategy=RoutingStrategy.CASCADE, cascade_=spec)
 
     # --- builder -----------------------------------------------------------------------------
 
@@ -566,6 +687,10 @@ class RoutingPolicy(_Frozen):
     @property
     def racing(self) -> RaceConfig | None:
         return self.race_
+
+    @property
+    def cascading(self) -> CascadeConfig | None:
+        return self.cascade_
 
     @property
     def resumes_streams(self) -> bool:

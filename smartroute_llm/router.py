@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smartroute_llm import catalog
 from smartroute_llm.breaker import CircuitBreakers
@@ -22,12 +22,15 @@ from smartroute_llm.feedback import FeedbackLoop, QualityScorer
 from smartroute_llm.groups import DeploymentGroups, groups_explanation, session_key
 from smartroute_llm.limits import Limiter, check_tags
 from smartroute_llm.plan import Exclusion, Profile, RoutingPlan, settle_prices
-from smartroute_llm.policy import RoutingPolicy
+from smartroute_llm.policy import RoutingPolicy, RoutingStrategy
 from smartroute_llm.request import ChatRequest, RequestLike, to_request
 from smartroute_llm.response import ChatChunk, ChatResponse
 from smartroute_llm.state import FailSafeStore, InMemoryStateStore, StateStore
 from smartroute_llm.strategies import build_strategy
 from smartroute_llm.target import Target
+
+if TYPE_CHECKING:
+    from smartroute_llm.cascade import Cascade
 
 Tags = Mapping[str, str] | None
 
@@ -89,6 +92,11 @@ class Router:
         if self.policy.rate_limits or self.policy.budgets:
             self.limiter = Limiter(self.policy, self._profiles, self.state, self.wall_clock)
         self.executor = Executor(self)
+        self.cascade: Cascade | None = None
+        if self.policy.strategy is RoutingStrategy.CASCADE:
+            from smartroute_llm.cascade import Cascade
+
+            self.cascade = Cascade(self)  # calls walk its ladder (smartroute_llm.cascade)
 
     def _build_profiles(self) -> list[Profile]:
         policy = self.policy
@@ -273,6 +281,8 @@ class Router:
         ``max_tokens=``, ...): ``router.chat(**kwargs_written_for_openai)``. ``tags`` (e.g.
         ``{"team": "a"}``) select per-key budgets."""
         t = check_tags(tags)
+        if self.cascade is not None:
+            return self.cascade.chat(request, t, kwargs)
         started = self.clock()
         while True:
             plan = self._plan_or_wait(request, kwargs, t, started)
@@ -288,6 +298,8 @@ class Router:
         self, request: RequestLike | None = None, /, *, tags: Tags = None, **kwargs: Any
     ) -> ChatResponse:
         t = check_tags(tags)
+        if self.cascade is not None:
+            return await self.cascade.achat(request, t, kwargs)
         started = self.clock()
         while True:
             plan = await self._aplan_or_wait(request, kwargs, t, started)
@@ -306,6 +318,8 @@ class Router:
         ``stream=True`` is accepted (and implied)."""
         kwargs.pop("stream", None)
         t = check_tags(tags)
+        if self.cascade is not None:
+            return self.cascade.stream(request, t, kwargs)
         return self.executor.stream(self._plan_or_wait(request, kwargs, t), t)
 
     def astream(
@@ -313,6 +327,8 @@ class Router:
     ) -> AsyncIterator[ChatChunk]:
         kwargs.pop("stream", None)
         t = check_tags(tags)
+        if self.cascade is not None:
+            return self.cascade.astream(request, t, kwargs)
         if self.policy.circuit.when_all_open == "wait" or self.policy.when_rate_limited_ == "wait":
             return self._astream_after_wait(request, kwargs, t)
         return self.executor.astream(self.plan(request, tags=t, **kwargs), t)

@@ -41,6 +41,10 @@ def build_strategy(policy: RoutingPolicy, **context: Any) -> Strategy:
                 "strategy: ADAPTIVE is not available in this build; use BALANCED"
             ) from exc
         return AdaptiveStrategy(policy, **context)
+    if s is RoutingStrategy.CASCADE:
+        from smartroute_llm.cascade.ladder import LadderStrategy
+
+        return LadderStrategy(policy)
     raise StrategyNotAvailableError(f"strategy: {s!r} is not available")
 
 
