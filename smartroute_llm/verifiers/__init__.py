@@ -1,5 +1,6 @@
 """Verifiers for the cascade strategy: accept or reject one rung's answer."""
 
+from smartroute_llm.verifiers.answer import AnswerVerifier
 from smartroute_llm.verifiers.base import (
     BaseVerifier,
     CallableVerifier,
@@ -8,12 +9,23 @@ from smartroute_llm.verifiers.base import (
     Verifier,
     as_verifier,
 )
+from smartroute_llm.verifiers.consistency import ConsistencyVerifier
+from smartroute_llm.verifiers.extract import choice_letter, code_block, final_number
+from smartroute_llm.verifiers.refusal import is_refusal
+from smartroute_llm.verifiers.structural import StructuralVerifier
 
 __all__ = [
+    "AnswerVerifier",
     "BaseVerifier",
     "CallableVerifier",
     "Check",
+    "ConsistencyVerifier",
+    "StructuralVerifier",
     "Verdict",
     "Verifier",
     "as_verifier",
+    "choice_letter",
+    "code_block",
+    "final_number",
+    "is_refusal",
 ]
