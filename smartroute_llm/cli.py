@@ -267,6 +267,13 @@ def eval(
     ] = 0.1,
     max_rungs: Annotated[int, typer.Option(help="longest cascade ladder considered")] = 3,
     seed: Annotated[int, typer.Option(help="seed of the simulated verifier's draws")] = 0,
+    score_verifiers: Annotated[
+        bool,
+        typer.Option("--score-verifiers",
+                     help="with --cascade: run the built-in verifiers that need no model call "
+                          "on the cheap rung's recorded answers (columns M|response of --test) "
+                          "and print their accept/reject accuracy against the recorded grades"),
+    ] = False,
 ) -> None:
     """Replay routing policies over recorded outcomes and report quality, cost and AIQ.
 
@@ -288,7 +295,7 @@ def eval(
     specs = _guard(lambda: _specs(names, tr, predictor))
     verifier, ladders = _guard(lambda: _cascade_setup(cascade, ladder, tr.models,
                                                       false_accept, false_reject, max_rungs,
-                                                      seed))
+                                                      seed, score_verifiers))
     with _progress() as bar:
         task = bar.add_task("replaying", total=total_steps(specs, len(queries)))
         ev = _guard(lambda: evaluate(specs, tr, queries, progress=lambda k: bar.advance(task, k)))
@@ -298,6 +305,9 @@ def eval(
     _print_eval(ev)
     if note is not None:
         console.print(note, highlight=False, markup=False)
+    if score_verifiers:
+        lines = _guard(lambda: _verifier_lines(test, tr, ladders))
+        console.print("\n".join(lines), highlight=False, markup=False)
     if json_out is not None:
         _guard(lambda: json_out.write_text(json.dumps(ev.to_json(), indent=2), encoding="utf-8"))
     if decisions is not None:
@@ -311,14 +321,15 @@ def eval(
 
 def _cascade_setup(on: bool, ladders: Sequence[str] | None, models: Sequence[str],
                    false_accept: float, false_reject: float, max_rungs: int,
-                   seed: int) -> tuple[Any, list[tuple[str, ...]] | None]:
+                   seed: int, score: bool) -> tuple[Any, list[tuple[str, ...]] | None]:
     """The simulated verifier and the ladders of ``--cascade``, checked before any replay
     (no verifier: no cascade)."""
     from smartroute_llm.eval.cascade import SimulatedVerifier
 
     if not on:
-        if ladders:
-            raise ValueError("--ladder: only with --cascade; add --cascade")
+        if ladders or score:
+            what = "--ladder" if ladders else "--score-verifiers"
+            raise ValueError(f"{what}: only with --cascade; add --cascade")
         return None, None
     given = [tuple(m.strip() for m in lad.split(">")) for lad in ladders] if ladders else None
     for lad in given or ():
@@ -350,6 +361,21 @@ def _add_cascade(ev: Any, train: Any, queries: Any, verifier: Any,
             f"{verifier.false_accept:g}, false reject {verifier.false_reject:g}, seed "
             f"{verifier.seed}); cost = the rungs tried. Ladders ({r.selected_on}): "
             f"{ladders_used}")
+
+
+def _verifier_lines(test: Path, train: Any, ladders: list[tuple[str, ...]] | None) -> list[str]:
+    """Real (not simulated) verifier scores on the test table's recorded answer texts: the
+    cheap rung is the first ladder's first model (else the cheapest training model), the
+    strong one its last (else the best training model)."""
+    from smartroute_llm.eval.verifier_scores import score_verifiers
+
+    if ladders and len(ladders[0]) > 1:
+        cheap, strong = ladders[0][0], ladders[0][-1]
+    else:
+        cost, qual = train.mean_cost(), train.mean_quality()
+        cheap = min(train.models, key=lambda m: (cost[m], -qual[m]))
+        strong = max(train.models, key=lambda m: (qual[m], -cost[m]))
+    return ["measured, not simulated:", *score_verifiers(test, cheap=cheap, strong=strong).lines()]
 
 
 def _writable(option: str, path: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from smartroute_llm.cli import app
+from smartroute_llm.eval.demo import sample_path
 from tests.eval.test_cli import _one_line_error, _table
 from tests.eval.test_cli_edges import _eval
 
@@ -68,6 +69,7 @@ def test_cascade_default_ladders_are_chosen_on_train(tmp_path: Path) -> None:
         (["--cascade", "--false-reject", "-0.1"], "--false-reject -0.1"),
         (["--cascade", "--max-rungs", "0"], "--max-rungs 0"),
         (["--ladder", "cheap>dear"], "only with --cascade"),
+        (["--score-verifiers"], "--score-verifiers: only with --cascade"),
         (["--cascade", "--ladder", "cheap>gpt-9"], "unknown models ['gpt-9']"),
     ],
 )
@@ -77,3 +79,24 @@ def test_bad_cascade_options_are_one_line(tmp_path: Path, extra: list[str],
     assert result.exit_code == 2
     line = _one_line_error(result)
     assert line.startswith("error:") and expected in line
+
+
+def test_score_verifiers_measures_real_verifiers_on_recorded_answers() -> None:
+    sample = str(sample_path())
+    result = runner.invoke(app, [
+        "eval", "--train", sample, "--test", sample, "--policy", "balanced", "--cascade",
+        "--score-verifiers",
+    ], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "measured, not simulated" in out and "simulated verifier" in out
+    assert "mixtral-8x7b-instruct's recorded answers (200 rows" in out
+    assert "structural+answer" in out and "judge model" in out
+
+
+def test_score_verifiers_needs_answer_texts(tmp_path: Path) -> None:
+    result = runner.invoke(app, _eval(_table(tmp_path), "--policy", "balanced", "--cascade",
+                                      "--score-verifiers"))
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert "error:" in result.output and "|response" in result.output
