@@ -263,7 +263,7 @@ def cascade(train: OutcomeTable, test: OutcomeTable, ev: Evaluation) -> None:
           f"{'one setting 95%':>17}")
     for name in PRE_CALL:
         if name in ev.policies:
-            line(f"[pre-call] {name}", ev.policies[name], best)
+            line(f"[pre-call] {name.removesuffix(' (BALANCED, wtp)')}", ev.policies[name], best)
     for e in CASCADE_ERRORS:
         runs = [evaluate_cascade(test, SimulatedVerifier(e, e, seed=s), train=train)
                 for s in CASCADE_SEEDS]
