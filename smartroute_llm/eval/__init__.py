@@ -18,14 +18,6 @@ if TYPE_CHECKING:
         run_ladder,
     )
 
-_LAZY = {
-    "CascadeReport": "smartroute_llm.eval.cascade",
-    "CascadeRun": "smartroute_llm.eval.cascade",
-    "SimulatedVerifier": "smartroute_llm.eval.cascade",
-    "evaluate_cascade": "smartroute_llm.eval.cascade",
-    "run_ladder": "smartroute_llm.eval.cascade",
-}
-
 __all__ = [
     "CascadeReport",
     "CascadeRun",
@@ -36,7 +28,6 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    if name not in __all__:
         raise AttributeError(f"module 'smartroute_llm.eval' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    return getattr(importlib.import_module("smartroute_llm.eval.cascade"), name)
