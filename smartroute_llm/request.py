@@ -178,6 +178,9 @@ class ChatRequest(BaseModel):
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
     seed: int | None = None
+    # token log-probabilities of the answer, where the target returns them (OpenAI-compatible)
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=20)
     model: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -267,8 +270,6 @@ _OPENAI_SCHEMA = frozenset(("name", "schema", "strict", "description"))
 # OpenAI parameters the neutral request has no place for: accepted while they ask for nothing
 # (their default), refused otherwise, since dropping them would change the answer unseen.
 _INERT: dict[str, tuple[Any, ...]] = {
-    "logprobs": (False,),
-    "top_logprobs": (0,),
     "presence_penalty": (0,),
     "frequency_penalty": (0,),
     "logit_bias": ({},),
@@ -305,9 +306,10 @@ def from_openai_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     ``max_tokens``/``max_completion_tokens`` -> ``max_output_tokens``; ``user`` and
     ``metadata`` -> ``metadata``; ``n`` must be 1; ``stream`` must be false here (the router's
     ``stream()``/``astream()`` take it); ``stream_options`` is accepted (usage always arrives on
-    the last chunk); ``model="auto"`` means no pin. Parameters we cannot honour are accepted only
-    at their default; the OpenAI SDK's ``NOT_GIVEN``/``omit`` count as absent. Anything else
-    raises :class:`RequestValidationError` naming the field.
+    the last chunk); ``model="auto"`` means no pin; ``logprobs``/``top_logprobs`` are kept
+    (targets that cannot return log-probabilities answer without them). Parameters we cannot
+    honour are accepted only at their default; the OpenAI SDK's ``NOT_GIVEN``/``omit`` count
+    as absent. Anything else raises :class:`RequestValidationError` naming the field.
     """
     out: dict[str, Any] = {}
     for key, value in kwargs.items():

@@ -42,6 +42,15 @@ class Usage(BaseModel):
         )
 
 
+class TokenLogprob(BaseModel):
+    """One answer token's natural-log probability; ``top_logprobs`` are the most likely
+    alternatives at that position, where they were asked for (``ChatRequest.top_logprobs``)."""
+
+    token: str
+    logprob: float
+    top_logprobs: list[TokenLogprob] = Field(default_factory=list)
+
+
 class ChatResponse(BaseModel):
     """A complete answer. ``decision`` is set by the router: who answered, why, at what cost.
 
@@ -59,6 +68,8 @@ class ChatResponse(BaseModel):
     decision: RoutingDecision | None = None
     # The target's native answer object (e.g. a LangChain AIMessage); never serialized.
     raw: Any = Field(default=None, exclude=True, repr=False)
+    # per-token log-probabilities, when asked for (ChatRequest.logprobs) and the target gave them
+    logprobs: list[TokenLogprob] | None = None
 
     @property
     def provider_used(self) -> str | None:
@@ -105,7 +116,7 @@ class ChatResponse(BaseModel):
                     "index": 0,
                     "message": message,
                     "finish_reason": _openai_finish(self.finish_reason, bool(self.tool_calls)),
-                    "logprobs": None,
+                    "logprobs": _openai_logprobs(self.logprobs),
                 }
             ],
             "usage": self.usage.to_openai(),
@@ -197,6 +208,21 @@ def _openai_finish(reason: str | None, has_tools: bool) -> str:
     if reason in _OPENAI_FINISH:
         return reason
     return "tool_calls" if has_tools else "stop"
+
+
+def _openai_logprobs(tokens: list[TokenLogprob] | None) -> dict[str, Any] | None:
+    if tokens is None:
+        return None
+
+    def entry(t: TokenLogprob) -> dict[str, Any]:
+        return {"token": t.token, "logprob": t.logprob, "bytes": list(t.token.encode())}
+
+    return {
+        "content": [
+            {**entry(t), "top_logprobs": [entry(a) for a in t.top_logprobs]} for t in tokens
+        ],
+        "refusal": None,
+    }
 
 
 def _openai_call(call: ToolCall) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from smartroute_llm.capability import ProviderCapability
 from smartroute_llm.decision import trusted
@@ -25,7 +25,7 @@ from smartroute_llm.providers.base import (
 )
 from smartroute_llm.providers.errors import error_from_body, is_error_body, malformed, token_count
 from smartroute_llm.request import ChatRequest, ImagePart, Message, TextPart, ToolCall
-from smartroute_llm.response import ChatChunk, ChatResponse, ToolCallDelta, Usage
+from smartroute_llm.response import ChatChunk, ChatResponse, TokenLogprob, ToolCallDelta, Usage
 
 FINISH_REASONS = {
     "stop": "stop",
@@ -147,6 +147,10 @@ def build_body(
         {"max_output_tokens": max_tokens_field, "stop": "stop", "temperature": "temperature",
          "top_p": "top_p", "seed": "seed"},
     )
+    if request.logprobs or request.top_logprobs:
+        body["logprobs"] = True
+        if request.top_logprobs:
+            body["top_logprobs"] = request.top_logprobs
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
@@ -178,6 +182,18 @@ def _arguments(raw: Any, name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise malformed(f"tool call {name!r}: arguments are not a JSON object")
     return value
+
+
+def parse_logprobs(data: Any) -> list[TokenLogprob] | None:
+    """OpenAI's ``choice.logprobs.content``; ``None`` when absent or not in that shape (the
+    answer stands without them)."""
+    content = data.get("content") if isinstance(data, Mapping) else None
+    if not isinstance(content, list):
+        return None
+    try:
+        return [TokenLogprob.model_validate(t) for t in content]
+    except ValidationError:
+        return None
 
 
 def _finish(reason: Any, has_tools: bool) -> str:
@@ -224,6 +240,7 @@ def parse_response(data: Any) -> ChatResponse:
             str(message.get("refusal") or "the answer was withheld by the content filter"),
         )
     model, rid = data.get("model"), data.get("id")
+    logprobs = choice.get("logprobs")
     return trusted(  # every value is typed above: validation would only repeat it
         ChatResponse,
         text=str(text),
@@ -235,6 +252,7 @@ def parse_response(data: Any) -> ChatResponse:
         response_id=rid if isinstance(rid, str) else None,
         decision=None,
         raw=data,
+        logprobs=parse_logprobs(logprobs) if logprobs else None,
     )
 
 

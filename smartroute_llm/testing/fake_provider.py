@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -276,7 +277,10 @@ class Fault:
 class Reply:
     """A scripted answer. ``tool_calls`` items are ``{"id"?, "name", "arguments": dict}``;
     ``reasoning`` is sent the way each vendor sends thinking (``reasoning_content``, a thinking
-    block, thought parts), before the text.
+    block, thought parts), before the text. ``logprobs`` are the log-probabilities of the text's
+    tokens (its words, each with its leading space; the last value repeats when there are more
+    words; default -0.05 each), sent when an OpenAI request asks for ``logprobs`` and the answer
+    is not streamed.
 
     Token counts are ``input_tokens``/``output_tokens``/``cached_tokens``, or together as
     ``usage=`` (a dict with those keys, ``cached_input_tokens`` accepted, or a
@@ -290,6 +294,7 @@ class Reply:
     cached_tokens: int = 0
     reasoning: str = ""
     usage: Mapping[str, int] | Any = field(default=None, repr=False, compare=False)
+    logprobs: list[float] | None = None
 
     def __post_init__(self) -> None:
         if self.usage is None:
@@ -324,7 +329,7 @@ class Reply:
         if isinstance(value, Mapping):
             data = dict(value)
             allowed = {"text", "tool_calls", "finish_reason", "input_tokens", "output_tokens",
-                       "cached_tokens", "reasoning", "usage"}
+                       "cached_tokens", "reasoning", "usage", "logprobs"}
             unknown = set(data) - allowed
             if unknown:
                 raise ValueError(f"Reply: unknown keys {sorted(unknown)}; use {sorted(allowed)}")
@@ -734,7 +739,10 @@ class FakeProvider:
             if fault is not None and fault.kind == FaultKind.MALFORMED_CHUNK:
                 return web.Response(status=200, body=b'{"id": "x", "choi',
                                     content_type="application/json")
-            return _json(200, wire.response(model, reply))
+            answer = wire.response(model, reply)
+            if api == "openai" and (body.get("logprobs") or body.get("top_logprobs")):
+                answer["choices"][0]["logprobs"] = _openai_logprobs(reply, body)
+            return _json(200, answer)
         return await self._stream(request, model, body, reply, fault, cfg, latency, wire)
 
     async def _early_fault(
@@ -1106,6 +1114,7 @@ def _complete_usage(reply: Reply, body: Mapping[str, Any]) -> Reply:
         else _estimate_tokens(reply.text) + 10 * len(reply.tool_calls),
         cached_tokens=reply.cached_tokens,
         reasoning=reply.reasoning,
+        logprobs=reply.logprobs,
     )
 
 
@@ -1121,6 +1130,23 @@ def _tool_calls(reply: Reply) -> list[tuple[str, str, Any]]:
 
 def _args_text(args: Any) -> str:
     return args if isinstance(args, str) else json.dumps(args)
+
+
+def _openai_logprobs(reply: Reply, body: Mapping[str, Any]) -> dict[str, Any]:
+    """``choice.logprobs`` for the reply's words; alternatives are ``alt1``... each less likely."""
+    tokens = re.findall(r"\s*\S+", reply.text)
+    given = reply.logprobs or [-0.05]
+    top = int(body.get("top_logprobs") or 0)
+
+    def entry(token: str, logprob: float) -> dict[str, Any]:
+        return {"token": token, "logprob": logprob, "bytes": list(token.encode())}
+
+    content = []
+    for i, token in enumerate(tokens):
+        lp = float(given[min(i, len(given) - 1)])
+        alts = [entry(token, lp)] + [entry(f" alt{k}", lp - k) for k in range(1, top)]
+        content.append({**entry(token, lp), "top_logprobs": alts[:top]})
+    return {"content": content, "refusal": None}
 
 
 def _split(text: str, size: int) -> list[str]:

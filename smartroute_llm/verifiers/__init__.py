@@ -9,17 +9,22 @@ from smartroute_llm.verifiers.base import (
     Verifier,
     as_verifier,
 )
+from smartroute_llm.verifiers.confidence import LogprobVerifier
 from smartroute_llm.verifiers.consistency import ConsistencyVerifier
 from smartroute_llm.verifiers.extract import choice_letter, code_block, final_number
+from smartroute_llm.verifiers.judge import JUDGE_PROMPTS, JudgeVerifier, parse_grade
 from smartroute_llm.verifiers.refusal import is_refusal
 from smartroute_llm.verifiers.structural import StructuralVerifier
 
 __all__ = [
+    "JUDGE_PROMPTS",
     "AnswerVerifier",
     "BaseVerifier",
     "CallableVerifier",
     "Check",
     "ConsistencyVerifier",
+    "JudgeVerifier",
+    "LogprobVerifier",
     "StructuralVerifier",
     "Verdict",
     "Verifier",
@@ -28,4 +33,5 @@ __all__ = [
     "code_block",
     "final_number",
     "is_refusal",
+    "parse_grade",
 ]

@@ -95,6 +95,12 @@ class BaseVerifier:
     def check_prefix(self, request: ChatRequest, text: str) -> Verdict | None:
         return None
 
+    def prepare(self, request: ChatRequest) -> ChatRequest:
+        """The request a rung should be sent so this verifier can judge its answer (the
+        confidence verifier asks for log-probabilities). Optional: not part of
+        :class:`Verifier`, so a cascade calls it where a verifier has it."""
+        return request
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
 

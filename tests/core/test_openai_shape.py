@@ -186,7 +186,7 @@ def test_model_pins_a_target_routes_on_auto_and_is_ignored_when_foreign() -> Non
 BAD: dict[str, tuple[dict[str, Any], str]] = {
     "n above 1": ({"n": 2}, "n"),
     "stream on chat": ({"stream": True}, "stream"),
-    "logprobs asked for": ({"logprobs": True}, "logprobs"),
+    "penalty asked for": ({"presence_penalty": 0.5}, "presence_penalty"),
     "legacy functions": ({"functions": [{"name": "f"}]}, "functions"),
     "a typo": ({"temprature": 0.2}, "temprature"),
     "conflicting token limits": ({"max_tokens": 5, "max_completion_tokens": 9}, "max_"),
