@@ -12,6 +12,12 @@
    each call is priced at list prices (GPT-4-1106 $10 / $30, Mixtral $0.60 / $0.60 per 1M input
    / output tokens) with prompt tokens = characters / 4 and 256 output tokens; MT-Bench scores
    (1-10) become quality by dividing by 10.
+3. A cascade (cheapest model first, escalate when the verifier rejects; ladders chosen on the
+   train split only) on both tables' test rows, beside the pre-call routers, with a SIMULATED
+   verifier wrong at 0, 10, 20 and 30% (false accept = false reject = that rate; seeded: seed 0,
+   and the spread over seeds 0-4): ``smartroute_llm.eval.cascade``.
+4. The measured accept/reject accuracy of the structural and answer-extraction verifiers on the
+   packaged RouteLLM GSM8K sample (Mixtral's recorded answers against their recorded grades).
 
 The tables are not shipped with smartroute (RouterBench's data licence is unclear); they are
 read from ``../shared/routing-data/`` or the RouterBench path given as the first argument::
@@ -37,7 +43,10 @@ from pathlib import Path
 
 import numpy as np
 
+from smartroute_llm.eval.cascade import SimulatedVerifier, evaluate_cascade, run_ladder
+from smartroute_llm.eval.demo import sample_path
 from smartroute_llm.eval.metrics import PolicyReport, Scale, report, single_model_points
+from smartroute_llm.eval.operating import split_quality
 from smartroute_llm.eval.predictor import QualityPredictor, _sigmoid
 from smartroute_llm.eval.replay import Evaluation, MeanQualityClassifier, PolicySpec, evaluate
 from smartroute_llm.eval.tables import (
@@ -234,6 +243,69 @@ def run(train: OutcomeTable, queries: QueryTable, *, adaptive: bool) -> None:
              f"{time.perf_counter() - t0:.1f}s")
     line("[baseline] single-model hull", hull, ev.baselines["best_single"].best.cost_per_1k)
     gates(ev, hull)
+    cascade(train, test, ev)
+
+
+CASCADE_ERRORS = (0.0, 0.1, 0.2, 0.3)
+CASCADE_SEEDS = range(5)
+PRE_CALL = ("predictor", "predictor + wordllama", "per-task lookup (BALANCED, wtp)",
+            "tf-idf + logistic (wtp)", "balanced (heuristic, tiers)")
+
+
+def cascade(train: OutcomeTable, test: OutcomeTable, ev: Evaluation) -> None:
+    """The cascade's curve at each simulated verifier error rate, beside the pre-call routers
+    (the same test rows, scale and metrics)."""
+    best = ev.baselines["best_single"].best.cost_per_1k
+    print("\ncascade, cheapest first, ladders of up to 3 models chosen on the train split; "
+          "SIMULATED verifier (false accept = false reject = error rate; seed 0, then the "
+          "range over seeds 0-4)")
+    print(f"{'policy':<40}{'AIQ':>7}{'$/1k to 90%':>13}{'$/1k to 95%':>13}{'vs best $':>11}"
+          f"{'one setting 95%':>17}")
+    for name in PRE_CALL:
+        if name in ev.policies:
+            line(f"[pre-call] {name.removesuffix(' (BALANCED, wtp)')}", ev.policies[name], best)
+    for e in CASCADE_ERRORS:
+        runs = [evaluate_cascade(test, SimulatedVerifier(e, e, seed=s), train=train)
+                for s in CASCADE_SEEDS]
+        line(f"cascade, verifier error {e:.0%}", runs[0].report, best)
+        aiqs = [r.aiq for r in runs]
+        c95 = [r.cost_at_95 for r in runs if r.cost_at_95 is not None]
+        reach = f"{min(c95):.3f}-{max(c95):.3f}" if c95 else "-"
+        ladders = "; ".join(" > ".join(m.split("/")[-1] for m in run.ladder)
+                            for run in runs[0].runs)
+        print(f"    seeds 0-4: AIQ {min(aiqs):.3f}-{max(aiqs):.3f}, $/1k to 95% {reach} "
+              f"({len(c95)}/{len(runs)} reach it); ladders (seed 0): {ladders}")
+
+
+def verifier_accuracy() -> None:
+    """Accept/reject accuracy of the built-in verifiers on the packaged GSM8K sample, and a
+    cascade simulated at each verifier's measured error rates on the same rows."""
+    print("\n== Verifiers on the packaged RouteLLM GSM8K sample (recorded answers and grades)")
+    try:
+        from smartroute_llm.eval.verifier_scores import score_verifiers
+    except ImportError as exc:  # the scoring module lands with the verifiers
+        print(f"skipped: {exc}")
+        return
+    scores = score_verifiers()
+    for text in scores.lines():
+        print(text)
+    table = read_table(sample_path())
+    ladder = (scores.cheap, scores.strong)
+    j = table.model_index(scores.strong)
+    print(f"\ncascade {scores.cheap} > {scores.strong} on the same {len(table)} rows, verifier "
+          "SIMULATED at each one's measured rates (independent errors; seed 0)")
+    print(f"{'verifier':<36}{'quality':>8}{'$/1k':>8}{'escalated':>10}{'split at same $':>16}")
+    for sc in scores.scores:
+        if sc.reference:  # needs the strong model's answer: the cascade would pay it always
+            continue
+        run = run_ladder(table, ladder, SimulatedVerifier(sc.false_accept_rate,
+                                                          sc.false_reject_rate, seed=0))
+        cost = float(run.cost.mean())
+        print(f"{sc.verifier:<36}{run.quality.mean():>8.3f}{cost * 1000:>8.3f}"
+              f"{run.escalation_rate:>10.1%}"
+              f"{split_quality(table.quality, table.cost, cost):>16.3f}")
+    print(f"{'(GPT-4 alone)':<36}{table.quality[:, j].mean():>8.3f}"
+          f"{table.cost[:, j].mean() * 1000:>8.3f}")
 
 
 def routerbench(path: Path) -> None:
@@ -277,6 +349,7 @@ def main() -> None:
     routerbench(Path(sys.argv[1]) if len(sys.argv) > 1 else ROUTERBENCH)
     if ROUTELLM.is_file():
         routellm(ROUTELLM)
+    verifier_accuracy()
 
 
 if __name__ == "__main__":

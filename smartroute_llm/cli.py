@@ -249,8 +249,37 @@ def eval(
     json_out: Annotated[Path | None, typer.Option("--json", help="write the report")] = None,
     plot: Annotated[Path | None, typer.Option(help="write the cost-quality plot (PNG)")] = None,
     decisions: Annotated[Path | None, typer.Option(help="write every decision")] = None,
+    cascade: Annotated[
+        bool,
+        typer.Option("--cascade", help="also replay a cheapest-first cascade with a SIMULATED "
+                                       "verifier (see --false-accept, --false-reject)"),
+    ] = False,
+    ladder: Annotated[
+        list[str] | None,
+        typer.Option(help="repeatable; a cascade ladder 'MODEL>MODEL[>MODEL]' tried in that "
+                          "order (default: ladders chosen on --train)"),
+    ] = None,
+    false_accept: Annotated[
+        float, typer.Option(help="simulated verifier: chance a wrong answer is accepted")
+    ] = 0.1,
+    false_reject: Annotated[
+        float, typer.Option(help="simulated verifier: chance a right answer is rejected")
+    ] = 0.1,
+    max_rungs: Annotated[int, typer.Option(help="longest cascade ladder considered")] = 3,
+    seed: Annotated[int, typer.Option(help="seed of the simulated verifier's draws")] = 0,
+    score_verifiers: Annotated[
+        bool,
+        typer.Option("--score-verifiers",
+                     help="with --cascade: run the built-in verifiers that need no model call "
+                          "on the cheap rung's recorded answers (columns M|response of --test) "
+                          "and print their accept/reject accuracy against the recorded grades"),
+    ] = False,
 ) -> None:
-    """Replay routing policies over recorded outcomes and report quality, cost and AIQ."""
+    """Replay routing policies over recorded outcomes and report quality, cost and AIQ.
+
+    With --cascade, also a cascade (cheap model first, escalate when the verifier rejects)
+    whose verifier is simulated: right answers are rejected at --false-reject, wrong ones
+    accepted at --false-accept (answers count as right at quality >= 0.5)."""
     from smartroute_llm.eval.replay import evaluate, total_steps
     from smartroute_llm.eval.tables import open_queries, read_table
 
@@ -264,10 +293,21 @@ def eval(
                                           task_column=task_column,
                                           drop_incomplete=drop_incomplete))
     specs = _guard(lambda: _specs(names, tr, predictor))
+    verifier, ladders = _guard(lambda: _cascade_setup(cascade, ladder, tr.models,
+                                                      false_accept, false_reject, max_rungs,
+                                                      seed, score_verifiers))
     with _progress() as bar:
         task = bar.add_task("replaying", total=total_steps(specs, len(queries)))
         ev = _guard(lambda: evaluate(specs, tr, queries, progress=lambda k: bar.advance(task, k)))
+    note = None
+    if verifier is not None:
+        note = _guard(lambda: _add_cascade(ev, tr, queries, verifier, ladders, max_rungs))
     _print_eval(ev)
+    if note is not None:
+        console.print(note, highlight=False, markup=False)
+    if score_verifiers:
+        lines = _guard(lambda: _verifier_lines(test, tr, ladders))
+        console.print("\n".join(lines), highlight=False, markup=False)
     if json_out is not None:
         _guard(lambda: json_out.write_text(json.dumps(ev.to_json(), indent=2), encoding="utf-8"))
     if decisions is not None:
@@ -277,6 +317,65 @@ def eval(
     if plot is not None:
         _guard(lambda: plot_curves(ev, plot))
         err.print(f"plot written to {plot}")
+
+
+def _cascade_setup(on: bool, ladders: Sequence[str] | None, models: Sequence[str],
+                   false_accept: float, false_reject: float, max_rungs: int,
+                   seed: int, score: bool) -> tuple[Any, list[tuple[str, ...]] | None]:
+    """The simulated verifier and the ladders of ``--cascade``, checked before any replay
+    (no verifier: no cascade)."""
+    from smartroute_llm.eval.cascade import SimulatedVerifier
+
+    if not on:
+        if ladders or score:
+            what = "--ladder" if ladders else "--score-verifiers"
+            raise ValueError(f"{what}: only with --cascade; add --cascade")
+        return None, None
+    given = [tuple(m.strip() for m in lad.split(">")) for lad in ladders] if ladders else None
+    for lad in given or ():
+        unknown = [m for m in lad if m not in models]
+        if unknown or len(set(lad)) != len(lad):
+            raise ValueError(f"--ladder {'>'.join(lad)!r}: unknown models {unknown} or a model "
+                             f"twice; use 'MODEL>MODEL' with models of the table: {list(models)}")
+    for option, v in (("--false-accept", false_accept), ("--false-reject", false_reject)):
+        if not 0.0 <= v <= 1.0:
+            raise ValueError(f"{option} {v:g}: a rate in [0, 1], e.g. 0.1")
+    if max_rungs < 1:
+        raise ValueError(f"--max-rungs {max_rungs}: at least 1")
+    return SimulatedVerifier(false_accept, false_reject, seed=seed), given
+
+
+def _add_cascade(ev: Any, train: Any, queries: Any, verifier: Any,
+                 given: list[tuple[str, ...]] | None, max_rungs: int) -> str:
+    """Score the cascade on the evaluation's test rows; add it to the policies; say what was
+    simulated and how the ladders were chosen."""
+    from smartroute_llm.eval.cascade import evaluate_cascade
+
+    name = "cascade (simulated verifier)"
+    r = evaluate_cascade(queries.load_outcomes(), verifier, train=train, ladders=given,
+                         max_rungs=max_rungs, name=name)
+    ev.policies[name] = r.report
+    ladders_used = "; ".join(" > ".join(run.ladder) for run in r.runs)
+    return (f"{name}: simulated verifier, not a real one: each recorded answer is checked "
+            f"against its recorded correctness and the verdict flipped at random (false accept "
+            f"{verifier.false_accept:g}, false reject {verifier.false_reject:g}, seed "
+            f"{verifier.seed}); cost = the rungs tried. Ladders ({r.selected_on}): "
+            f"{ladders_used}")
+
+
+def _verifier_lines(test: Path, train: Any, ladders: list[tuple[str, ...]] | None) -> list[str]:
+    """Real (not simulated) verifier scores on the test table's recorded answer texts: the
+    cheap rung is the first ladder's first model (else the cheapest training model), the
+    strong one its last (else the best training model)."""
+    from smartroute_llm.eval.verifier_scores import score_verifiers
+
+    if ladders and len(ladders[0]) > 1:
+        cheap, strong = ladders[0][0], ladders[0][-1]
+    else:
+        cost, qual = train.mean_cost(), train.mean_quality()
+        cheap = min(train.models, key=lambda m: (cost[m], -qual[m]))
+        strong = max(train.models, key=lambda m: (qual[m], -cost[m]))
+    return ["measured, not simulated:", *score_verifiers(test, cheap=cheap, strong=strong).lines()]
 
 
 def _writable(option: str, path: Path) -> None:
