@@ -25,6 +25,7 @@ _KNOWN = {
     "logprobs": "smartroute_llm.verifiers.confidence.LogprobVerifier",
     "judge": "smartroute_llm.verifiers.judge.JudgeVerifier",
     "answer": "smartroute_llm.verifiers.answer.AnswerVerifier",
+    "arithmetic": "smartroute_llm.verifiers.arithmetic.ArithmeticVerifier",
 }
 
 

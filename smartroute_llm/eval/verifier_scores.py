@@ -14,7 +14,11 @@ What is measured, on the recorded text:
   extracted");
 - ``structural+answer``: both, as a cascade would run them;
 - ``declared answer``: ``AnswerVerifier("declared_number")`` (the answer states its final
-  number as ``#### N``, ``\\boxed{N}`` or "the answer is N", the form GSM8K prompts ask for).
+  number as ``#### N``, ``\\boxed{N}`` or "the answer is N", the form GSM8K prompts ask for);
+- ``arithmetic``: :class:`~smartroute_llm.verifiers.ArithmeticVerifier` (every calculation the
+  answer writes out recomputes to its stated result); ``arithmetic+final`` with
+  ``check_final=True`` (the declared answer is also the last result stated);
+  ``declared answer+arithmetic``: both free checks, as a cascade would run them.
 
 What is a reference, not a verifier a cascade has: ``agreement with strong (reference)`` runs
 :class:`~smartroute_llm.verifiers.ConsistencyVerifier` with one "sample" that is the strong
@@ -41,6 +45,7 @@ from smartroute_llm.request import ChatRequest, Message
 from smartroute_llm.response import ChatResponse
 from smartroute_llm.verifiers import (
     AnswerVerifier,
+    ArithmeticVerifier,
     Check,
     ConsistencyVerifier,
     StructuralVerifier,
@@ -161,9 +166,16 @@ def score_verifiers(
     declared = AnswerVerifier("declared_number", name="declared answer")
     agreement = ConsistencyVerifier("number", samples=1, name="agreement with strong")
 
+    arithmetic = ArithmeticVerifier()
+    arithmetic_final = ArithmeticVerifier(check_final=True, name="arithmetic+final")
+
     def both(check: Check) -> Verdict:
         first = structural.verify(check)
         return first if not first.accepted else answer.verify(check)
+
+    def declared_arithmetic(check: Check) -> Verdict:
+        first = declared.verify(check)
+        return first if not first.accepted else arithmetic.verify(check)
 
     judged: Sequence[tuple[str, str, bool, Callable[[Check], Verdict]]] = (
         ("structural", "empty answer or refusal", False, structural.verify),
@@ -171,6 +183,11 @@ def score_verifiers(
         ("structural+answer", "both of the above", False, both),
         ("declared answer", "'#### N', boxed or 'the answer is N' present", False,
          declared.verify),
+        ("arithmetic", "every calculation written out recomputes to its stated result", False,
+         arithmetic.verify),
+        ("arithmetic+final", "and the declared answer is the last result stated", False,
+         arithmetic_final.verify),
+        ("declared answer+arithmetic", "both free checks", False, declared_arithmetic),
         ("agreement with strong (reference)",
          "final number equals the strong model's (uses its answer)", True, agreement.verify),
     )

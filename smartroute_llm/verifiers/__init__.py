@@ -1,6 +1,7 @@
 """Verifiers for the cascade strategy: accept or reject one rung's answer."""
 
 from smartroute_llm.verifiers.answer import AnswerVerifier
+from smartroute_llm.verifiers.arithmetic import ArithmeticVerifier
 from smartroute_llm.verifiers.base import (
     BaseVerifier,
     CallableVerifier,
@@ -19,6 +20,7 @@ from smartroute_llm.verifiers.structural import StructuralVerifier
 __all__ = [
     "JUDGE_PROMPTS",
     "AnswerVerifier",
+    "ArithmeticVerifier",
     "BaseVerifier",
     "CallableVerifier",
     "Check",
