@@ -28,6 +28,7 @@ cannot hang or exhaust it.
 from __future__ import annotations
 
 import ast
+import contextlib
 import math
 import re
 from collections.abc import Iterator
@@ -68,13 +69,19 @@ _REWRITES = (
 _FRAC = re.compile(r"\\d?frac\{\s*([\d.,]+)\s*\}\{\s*([\d.,]+)\s*\}")
 # words that bind numbers into a larger expression than the symbols show
 _BINDING = frozenset(
-    "of times by plus minus less than over per and half twice double triple thrice quarter "
-    "third thirds fourth fourths fifth fifths from to into divide divided multiply multiplied "
-    "add added subtract subtracted sqrt root squared cubed log ln sin cos tan exp e".split()
+    [
+        "of", "times", "by", "plus", "minus", "less", "than", "over", "per", "and", "half",
+        "twice", "double", "triple", "thrice", "quarter", "third", "thirds", "fourth",
+        "fourths", "fifth", "fifths", "from", "to", "into", "divide", "divided", "multiply",
+        "multiplied", "add", "added", "subtract", "subtracted", "sqrt", "root", "squared",
+        "cubed", "log", "ln", "sin", "cos", "tan", "exp", "e"
+    ]
 )
 _SCALE = frozenset(
-    "hundred hundreds thousand thousands million millions billion billions trillion dozen "
-    "dozens k m b bn mn mil".split()
+    [
+        "hundred", "hundreds", "thousand", "thousands", "million", "millions", "billion",
+        "billions", "trillion", "dozen", "dozens", "k", "m", "b", "bn", "mn", "mil"
+    ]
 )
 _OPEN_BEFORE = frozenset("([{\"'`*")
 
@@ -191,10 +198,10 @@ def _rewrite(text: str) -> str:
 def _line_equations(line: str) -> Iterator[Equation]:
     """Annotations first where they stand, then the prose around them, in order of place."""
     found: list[tuple[int, Equation]] = []
-    prose, last = [], 0
+    prose, last, at = [], 0, 0
     for m in _ANNOTATION.finditer(line):
         prose.append(line[last : m.start()])
-        at = sum(len(p) for p in prose)
+        at += m.start() - last
         found.extend((at, e) for _, e in _equations(m.group(1), chained=True))
         last = m.end()
     prose.append(line[last:])
@@ -281,7 +288,7 @@ def _trailing(line: str, toks: list[Tok], lo: int, k: int) -> list[Tok] | None:
         if depth > opened:
             return None
         run, i = run[depth:], i + depth
-    if not run or run[0].kind == "op" and run[0].text != "-":
+    if not run or (run[0].kind == "op" and run[0].text != "-"):
         return None
     if not any(t.kind == "op" and n and _follows(run[n - 1], t) for n, t in enumerate(run)):
         return None
@@ -292,7 +299,7 @@ def _trailing(line: str, toks: list[Tok], lo: int, k: int) -> list[Tok] | None:
         return None
     if i > lo:
         prev = toks[i - 1]
-        if prev.kind in ("num", "rp") or prev.kind == "word" and prev.text.lower() in _BINDING:
+        if prev.kind in ("num", "rp") or (prev.kind == "word" and prev.text.lower() in _BINDING):
             return None
     return run
 
@@ -327,10 +334,8 @@ def _claims(line: str, seg: list[Tok]) -> list[_Claim]:
     while n > 0 and seg[n - 1].kind in ("op", "lp"):
         n -= 1
     if n > at + 1:
-        try:
+        with contextlib.suppress(_Unchecked):
             out.append(_Claim(_evaluate(seg[:n]), 0.0, False))
-        except _Unchecked:
-            pass
     return out
 
 
@@ -450,7 +455,7 @@ def _close(a: float, b: float) -> bool:
 
 
 def _fmt(x: float) -> str:
-    return str(int(round(x))) if _close(x, round(x)) else f"{x:.6g}"
+    return str(round(x)) if _close(x, round(x)) else f"{x:.6g}"
 
 
 def _wrong(e: Equation) -> str:
