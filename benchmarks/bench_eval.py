@@ -43,7 +43,12 @@ from pathlib import Path
 
 import numpy as np
 
-from smartroute_llm.eval.cascade import SimulatedVerifier, evaluate_cascade, run_ladder
+from smartroute_llm.eval.cascade import (
+    RecordedVerdicts,
+    SimulatedVerifier,
+    evaluate_cascade,
+    run_ladder,
+)
 from smartroute_llm.eval.demo import sample_path
 from smartroute_llm.eval.metrics import PolicyReport, Scale, report, single_model_points
 from smartroute_llm.eval.operating import split_quality
@@ -292,18 +297,23 @@ def verifier_accuracy() -> None:
     table = read_table(sample_path())
     ladder = (scores.cheap, scores.strong)
     j = table.model_index(scores.strong)
-    print(f"\ncascade {scores.cheap} > {scores.strong} on the same {len(table)} rows, verifier "
-          "SIMULATED at each one's measured rates (independent errors; seed 0)")
-    print(f"{'verifier':<36}{'quality':>8}{'$/1k':>8}{'escalated':>10}{'split at same $':>16}")
+    print(f"\ncascade {scores.cheap} > {scores.strong} on the same {len(table)} rows: 'real' "
+          "replays each verifier's own verdict per row (measured); 'simulated' draws errors at "
+          "its measured rates independently of the row (seed 0)")
+    print(f"{'verifier':<36}{'':>10}{'quality':>8}{'$/1k':>8}{'escalated':>10}"
+          f"{'split at same $':>16}")
     for sc in scores.scores:
         if sc.reference:  # needs the strong model's answer: the cascade would pay it always
             continue
-        run = run_ladder(table, ladder, SimulatedVerifier(sc.false_accept_rate,
-                                                          sc.false_reject_rate, seed=0))
-        cost = float(run.cost.mean())
-        print(f"{sc.verifier:<36}{run.quality.mean():>8.3f}{cost * 1000:>8.3f}"
-              f"{run.escalation_rate:>10.1%}"
-              f"{split_quality(table.quality, table.cost, cost):>16.3f}")
+        for kind, verdicts in (
+            ("real", RecordedVerdicts(scores.cheap, sc.verdicts)),
+            ("simulated", SimulatedVerifier(sc.false_accept_rate, sc.false_reject_rate, seed=0)),
+        ):
+            run = run_ladder(table, ladder, verdicts)
+            cost = float(run.cost.mean())
+            print(f"{sc.verifier:<36}{kind:>10}{run.quality.mean():>8.3f}{cost * 1000:>8.3f}"
+                  f"{run.escalation_rate:>10.1%}"
+                  f"{split_quality(table.quality, table.cost, cost):>16.3f}")
     print(f"{'(GPT-4 alone)':<36}{table.quality[:, j].mean():>8.3f}"
           f"{table.cost[:, j].mean() * 1000:>8.3f}")
 

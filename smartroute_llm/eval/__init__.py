@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from smartroute_llm.eval.cascade import (
         CascadeReport,
         CascadeRun,
+        RecordedVerdicts,
         SimulatedVerifier,
         evaluate_cascade,
         run_ladder,
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CascadeReport",
     "CascadeRun",
+    "RecordedVerdicts",
     "SimulatedVerifier",
     "evaluate_cascade",
     "run_ladder",

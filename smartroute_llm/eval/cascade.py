@@ -71,6 +71,29 @@ class SimulatedVerifier:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class RecordedVerdicts:
+    """Real verdicts replayed: ``accepted[i]`` is what a verifier said of ``model``'s recorded
+    answer on row ``i`` (in the table's order). Other models' answers count as accepted, so
+    this replays two-rung ladders that start at ``model``."""
+
+    model: str
+    accepted: tuple[bool, ...]
+
+    def accepts(self, table: OutcomeTable) -> npt.NDArray[np.bool_]:
+        if len(self.accepted) != len(table):
+            raise ConfigurationError(
+                f"recorded verdicts: {len(self.accepted)} verdicts for a table of "
+                f"{len(table)} rows; score the verifier on the same table"
+            )
+        out = np.ones(table.quality.shape, dtype=bool)
+        out[:, table.model_index(self.model)] = self.accepted
+        return out
+
+
+Verdicts = SimulatedVerifier | RecordedVerdicts
+
+
 @dataclass(slots=True)
 class CascadeRun:
     """One ladder replayed: per row, the model whose answer was returned, the rungs tried and
@@ -100,8 +123,7 @@ class CascadeRun:
         return float((self.tried > 1).mean())
 
 
-def run_ladder(table: OutcomeTable, ladder: Sequence[str],
-               verifier: SimulatedVerifier) -> CascadeRun:
+def run_ladder(table: OutcomeTable, ladder: Sequence[str], verifier: Verdicts) -> CascadeRun:
     """Replay ``ladder`` (model names, tried in order) on every row of ``table``."""
     if not ladder:
         raise ConfigurationError("ladder: name at least one model")

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -77,6 +77,8 @@ class VerifierScore:
     false_accept: int
     true_reject: int
     false_reject: int
+    # per row, in the table's order: whether the cheap model's answer was accepted
+    verdicts: tuple[bool, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def n(self) -> int:
@@ -192,6 +194,7 @@ def score_verifiers(
          "final number equals the strong model's (uses its answer)", True, agreement.verify),
     )
     counts = {name: [0, 0, 0, 0] for name, *_ in judged}
+    verdicts: dict[str, list[bool]] = {name: [] for name, *_ in judged}
     right_total = 0
     for prompt, grades, texts in rows:
         right = grades[cheap] >= 0.5
@@ -205,10 +208,11 @@ def score_verifiers(
                 call_model=_replay(strong_answer),
             )
             accepted = verify(check).accepted
+            verdicts[name].append(accepted)
             # cells: true accept, false accept, true reject, false reject
             counts[name][(0 if right else 1) if accepted else (3 if right else 2)] += 1
     scores = tuple(
-        VerifierScore(name, measures, reference, *counts[name])
+        VerifierScore(name, measures, reference, *counts[name], verdicts=tuple(verdicts[name]))
         for name, measures, reference, _ in judged
     )
     return VerifierScores(
