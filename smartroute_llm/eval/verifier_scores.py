@@ -212,13 +212,19 @@ def score_verifiers(
             # cells: true accept, false accept, true reject, false reject
             counts[name][(0 if right else 1) if accepted else (3 if right else 2)] += 1
     scores = tuple(
-        VerifierScore(name, measures, reference, *counts[name], verdicts=tuple(verdicts[name]))
+        VerifierScore(
+            name, measures, reference, *_cells(counts[name]), verdicts=tuple(verdicts[name])
+        )
         for name, measures, reference, _ in judged
     )
     return VerifierScores(
         table=table.name, cheap=cheap, strong=strong, rows=len(rows),
         cheap_accuracy=_share(right_total, len(rows)), scores=scores,
     )
+
+
+def _cells(c: list[int]) -> tuple[int, int, int, int]:
+    return c[0], c[1], c[2], c[3]
 
 
 def _replay(answer: ChatResponse) -> Callable[[ChatRequest, str | None], ChatResponse]:
