@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from smartroute_llm.errors import ConfigurationError
-from smartroute_llm.eval import SimulatedVerifier, evaluate_cascade, run_ladder
+from smartroute_llm.eval import RecordedVerdicts, SimulatedVerifier, evaluate_cascade, run_ladder
 from smartroute_llm.eval.metrics import (
     Scale,
     oracle_decisions,
@@ -153,3 +153,14 @@ def test_given_ladders_are_replayed_as_given() -> None:
 def test_bad_input_names_the_field(make, exc, words) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(exc, match=words):
         make(_table(50))
+
+
+def test_recorded_verdicts_replay_each_rows_own_verdict() -> None:
+    t = _table(6)
+    verdicts = (True, False, True, False, False, True)
+    run = run_ladder(t, ("cheap", "dear"), RecordedVerdicts("cheap", verdicts))
+    assert list(run.answered) == [0 if v else 2 for v in verdicts]
+    expected = [t.cost[i, 0] + (0.0 if v else t.cost[i, 2]) for i, v in enumerate(verdicts)]
+    assert np.allclose(run.cost, expected)
+    with pytest.raises(ConfigurationError, match="6 rows"):
+        run_ladder(t, ("cheap", "dear"), RecordedVerdicts("cheap", (True,) * 5))
