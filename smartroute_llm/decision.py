@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
@@ -32,16 +33,37 @@ def trusted(cls: type[M], **values: Any) -> M:
         n = _N_FIELDS[cls] = len(cls.model_fields)
     if not _FAST or len(values) != n:
         return cls.model_construct(**values)
-    obj = cls.__new__(cls)
-    _set(obj, "__dict__", values)
-    _set(obj, "__pydantic_fields_set__", set(values))
-    _set(obj, "__pydantic_extra__", None)
-    _set(obj, "__pydantic_private__", None)
+    obj = _new(cls)
+    _set_dict(obj, values)
+    _set_fields_set(obj, set(values))
+    _set_extra(obj, None)
+    _set_private(obj, None)
     return obj
 
 
-_set = object.__setattr__
+def assign(obj: BaseModel, **values: Any) -> None:
+    """Set fields of a model the router owns, as plain assignment does (no validation, the
+    names join the fields-set) but in one step instead of one ``__setattr__`` per field."""
+    obj.__dict__.update(values)
+    obj.__pydantic_fields_set__.update(values)
+
+
 _N_FIELDS: dict[type[BaseModel], int] = {}
+# pydantic's instance slots, set directly (what object.__setattr__ would look up each time)
+_new = object.__new__
+
+
+def _slot_setter(name: str) -> Callable[[Any, Any], None]:
+    slot = vars(BaseModel).get(name)
+    if slot is not None and hasattr(slot, "__set__"):
+        return slot.__set__  # type: ignore[no-any-return]
+    return lambda obj, value: object.__setattr__(obj, name, value)
+
+
+_set_dict = _slot_setter("__dict__")
+_set_fields_set = _slot_setter("__pydantic_fields_set__")
+_set_extra = _slot_setter("__pydantic_extra__")
+_set_private = _slot_setter("__pydantic_private__")
 
 
 class Attempt(BaseModel):
@@ -157,15 +179,17 @@ _resolve_forward_refs()
 def _fast_layout_ok() -> bool:
     try:
         values = {"target": "t", "model": "m", "reason": "r"}
-        _FAST_CHECK = ExcludedSummary.__new__(ExcludedSummary)
-        _set(_FAST_CHECK, "__dict__", dict(values))
-        _set(_FAST_CHECK, "__pydantic_fields_set__", set(values))
-        _set(_FAST_CHECK, "__pydantic_extra__", None)
-        _set(_FAST_CHECK, "__pydantic_private__", None)
+        check = _new(ExcludedSummary)
+        _set_dict(check, dict(values))
+        _set_fields_set(check, set(values))
+        _set_extra(check, None)
+        _set_private(check, None)
+        assign(check, reason="s")
         return bool(
-            ExcludedSummary(**values) == _FAST_CHECK
-            and _FAST_CHECK.model_dump() == values
-            and _FAST_CHECK.model_copy(update={"reason": "x"}).reason == "x"
+            ExcludedSummary(**{**values, "reason": "s"}) == check
+            and check.model_dump() == {**values, "reason": "s"}
+            and check.model_fields_set == set(values)
+            and check.model_copy(update={"reason": "x"}).reason == "x"
         )
     except Exception:
         return False
