@@ -23,19 +23,25 @@ M = TypeVar("M", bound=BaseModel)
 
 def trusted(cls: type[M], **values: Any) -> M:
     """Build a model from values the router produced itself, which are valid by construction,
-    skipping validation. This runs several times per routed call, where even pydantic's
-    ``model_construct`` (which recomputes defaults and the fields-set per field) is the largest
-    cost; every field should be given. Falls back to ``model_construct`` (which fills in
-    defaults) when some are not, e.g. a field added to the model later, or if pydantic's instance
-    layout is not the one checked at import."""
-    n = _N_FIELDS.get(cls)
-    if n is None:
-        n = _N_FIELDS[cls] = len(cls.model_fields)
-    if not _FAST or len(values) != n:
+    skipping validation: :func:`made` with keywords."""
+    return made(cls, values)
+
+
+def made(cls: type[M], values: dict[str, Any]) -> M:
+    """A model over ``values`` (a fresh dict the model keeps) without validation. This runs
+    several times per routed call, where even pydantic's ``model_construct`` (which recomputes
+    defaults and the fields-set per field) is the largest cost; every field should be given.
+    Falls back to ``model_construct`` (which fills in defaults) when some are not, e.g. a field
+    added to the model later, or if pydantic's instance layout is not the one checked at
+    import."""
+    keys = _FIELDS.get(cls)
+    if keys is None:
+        keys = _FIELDS[cls] = set(cls.model_fields)
+    if not _FAST or len(values) != len(keys):
         return cls.model_construct(**values)
     obj = _new(cls)
     _set_dict(obj, values)
-    _set_fields_set(obj, set(values))
+    _set_fields_set(obj, keys.copy())
     _set_extra(obj, None)
     _set_private(obj, None)
     return obj
@@ -48,7 +54,7 @@ def assign(obj: BaseModel, **values: Any) -> None:
     obj.__pydantic_fields_set__.update(values)
 
 
-_N_FIELDS: dict[type[BaseModel], int] = {}
+_FIELDS: dict[type[BaseModel], set[str]] = {}
 # pydantic's instance slots, set directly (what object.__setattr__ would look up each time)
 _new = object.__new__
 
@@ -92,24 +98,32 @@ class Attempt(BaseModel):
         cls, target: str, model: str, provider: str, started_s: float, hedge: bool = False
     ) -> Attempt:
         """A new attempt, built without validation or default factories (hot path)."""
-        return trusted(
-            cls,
-            target=target,
-            model=model,
-            provider=provider,
-            started_s=started_s,
-            latency_s=0.0,
-            ttft_s=None,
-            ok=False,
-            error_kind=None,
-            status_code=None,
-            message=None,
-            hedge=hedge,
-            cancelled=False,
-            usage=_NO_USAGE,
-            cost_usd=0.0,
-            error=None,
-        )
+        values = _BLANK_ATTEMPT.copy()
+        values["target"] = target
+        values["model"] = model
+        values["provider"] = provider
+        values["started_s"] = started_s
+        values["hedge"] = hedge
+        return made(cls, values)
+
+
+_BLANK_ATTEMPT: dict[str, Any] = {
+    "target": "",
+    "model": "",
+    "provider": "",
+    "started_s": 0.0,
+    "latency_s": 0.0,
+    "ttft_s": None,
+    "ok": False,
+    "error_kind": None,
+    "status_code": None,
+    "message": None,
+    "hedge": False,
+    "cancelled": False,
+    "usage": _NO_USAGE,
+    "cost_usd": 0.0,
+    "error": None,
+}
 
 
 class ScoredSummary(BaseModel):

@@ -9,7 +9,7 @@ import random
 import time
 from typing import TYPE_CHECKING
 
-from smartroute_llm.decision import Attempt, RoutingDecision, assign, trusted
+from smartroute_llm.decision import Attempt, RoutingDecision, assign, made
 from smartroute_llm.errors import (
     AllTargetsFailed,
     CircuitOpenError,
@@ -410,27 +410,29 @@ class Call:
         else:
             failed = [a.target for a in attempts if not a.ok and not a.cancelled]
             reason = f"fallback (rank {candidates.index(c) + 1}) after {', '.join(failed)}"
-        return trusted(
+        return made(
             RoutingDecision,
-            decision_id=self.decision_id,
-            created_at=time.time(),
-            target=c.name,
-            model=c.model,
-            provider=c.profile.provider,
-            strategy=plan.strategy,
-            reason=reason,
-            complexity=round(features.complexity.score, 4),
-            complexity_class=features.complexity.label,
-            prompt_tokens_estimate=features.prompt_tokens,
-            candidates=scored,
-            excluded=excluded,
-            attempts=attempts,
-            latency_s=(self.clock() if now is None else now) - self.t0,
-            ttft_s=None if att.ttft_s is None else att.started_s + att.ttft_s,
-            usage=att.usage,
-            cost_usd=sum([a.cost_usd for a in attempts]),
-            quality=None,
-            explanation=plan.explanation,
+            {
+                "decision_id": self.decision_id,
+                "created_at": time.time(),
+                "target": c.name,
+                "model": c.model,
+                "provider": c.profile.provider,
+                "strategy": plan.strategy,
+                "reason": reason,
+                "complexity": round(features.complexity.score, 4),
+                "complexity_class": features.complexity.label,
+                "prompt_tokens_estimate": features.prompt_tokens,
+                "candidates": scored,
+                "excluded": excluded,
+                "attempts": attempts,
+                "latency_s": (self.clock() if now is None else now) - self.t0,
+                "ttft_s": None if att.ttft_s is None else att.started_s + att.ttft_s,
+                "usage": att.usage,
+                "cost_usd": sum([a.cost_usd for a in attempts]),
+                "quality": None,
+                "explanation": plan.explanation,
+            },
         )
 
     def exhausted(self, why: str | None = None) -> Exception:
