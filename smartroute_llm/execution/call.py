@@ -77,19 +77,26 @@ def as_provider_error(exc: BaseException, c: Candidate) -> ProviderError:
 class Call:
     """The state of one routed call, shared by every driver."""
 
+    __slots__ = (
+        "attempts", "clock", "deadline", "decision_id", "ex", "held", "holds", "leases",
+        "limiter", "min_context", "plan", "policy", "pos", "queue", "refusals", "request",
+        "retries", "started", "t0", "tags",
+    )
+
     def __init__(
         self, ex: Executor, plan: RoutingPlan, tags: dict[str, str] | None = None
     ) -> None:
+        router = ex.router
         self.ex = ex
         self.tags = tags
-        self.limiter = ex.router.limiter
+        self.limiter = router.limiter
         self.holds: dict[str, Hold] = {}  # reserved for an admitted candidate, not begun yet
         self.refusals: list[Refusal] = []
         self.plan = plan
-        self.policy = ex.router.policy
-        self.clock = ex.router.clock
+        self.policy = policy = router.policy
+        self.clock = router.clock
         self.t0 = self.clock() if plan.started_at is None else plan.started_at
-        d = self.policy.deadline_s
+        d = policy.deadline_s
         self.deadline = None if d is None else self.t0 + d
         self.queue = plan.candidates
         self.pos = 0
