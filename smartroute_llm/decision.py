@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
@@ -23,26 +24,53 @@ M = TypeVar("M", bound=BaseModel)
 
 def trusted(cls: type[M], **values: Any) -> M:
     """Build a model from values the router produced itself, which are valid by construction,
-    skipping validation. This runs several times per routed call, where even pydantic's
-    ``model_construct`` (which recomputes defaults and the fields-set per field) is the largest
-    cost; every field should be given. Falls back to ``model_construct`` (which fills in
-    defaults) when some are not, e.g. a field added to the model later, or if pydantic's instance
-    layout is not the one checked at import."""
-    n = _N_FIELDS.get(cls)
-    if n is None:
-        n = _N_FIELDS[cls] = len(cls.model_fields)
-    if not _FAST or len(values) != n:
+    skipping validation: :func:`made` with keywords."""
+    return made(cls, values)
+
+
+def made(cls: type[M], values: dict[str, Any]) -> M:
+    """A model over ``values`` (a fresh dict the model keeps) without validation. This runs
+    several times per routed call, where even pydantic's ``model_construct`` (which recomputes
+    defaults and the fields-set per field) is the largest cost; every field should be given.
+    Falls back to ``model_construct`` (which fills in defaults) when some are not, e.g. a field
+    added to the model later, or if pydantic's instance layout is not the one checked at
+    import."""
+    keys = _FIELDS.get(cls)
+    if keys is None:
+        keys = _FIELDS[cls] = set(cls.model_fields)
+    if not _FAST or len(values) != len(keys):
         return cls.model_construct(**values)
-    obj = cls.__new__(cls)
-    _set(obj, "__dict__", values)
-    _set(obj, "__pydantic_fields_set__", set(values))
-    _set(obj, "__pydantic_extra__", None)
-    _set(obj, "__pydantic_private__", None)
+    obj = _new(cls)
+    _set_dict(obj, values)
+    _set_fields_set(obj, keys.copy())
+    _set_extra(obj, None)
+    _set_private(obj, None)
     return obj
 
 
-_set = object.__setattr__
-_N_FIELDS: dict[type[BaseModel], int] = {}
+def assign(obj: BaseModel, **values: Any) -> None:
+    """Set fields of a model the router owns, as plain assignment does (no validation, the
+    names join the fields-set) but in one step instead of one ``__setattr__`` per field."""
+    obj.__dict__.update(values)
+    obj.__pydantic_fields_set__.update(values)
+
+
+_FIELDS: dict[type[BaseModel], set[str]] = {}
+# pydantic's instance slots, set directly (what object.__setattr__ would look up each time)
+_new = object.__new__
+
+
+def _slot_setter(name: str) -> Callable[[Any, Any], None]:
+    slot = vars(BaseModel).get(name)
+    if slot is not None and hasattr(slot, "__set__"):
+        return slot.__set__  # type: ignore[no-any-return]
+    return lambda obj, value: object.__setattr__(obj, name, value)
+
+
+_set_dict = _slot_setter("__dict__")
+_set_fields_set = _slot_setter("__pydantic_fields_set__")
+_set_extra = _slot_setter("__pydantic_extra__")
+_set_private = _slot_setter("__pydantic_private__")
 
 
 class Attempt(BaseModel):
@@ -71,24 +99,32 @@ class Attempt(BaseModel):
         cls, target: str, model: str, provider: str, started_s: float, hedge: bool = False
     ) -> Attempt:
         """A new attempt, built without validation or default factories (hot path)."""
-        return trusted(
-            cls,
-            target=target,
-            model=model,
-            provider=provider,
-            started_s=started_s,
-            latency_s=0.0,
-            ttft_s=None,
-            ok=False,
-            error_kind=None,
-            status_code=None,
-            message=None,
-            hedge=hedge,
-            cancelled=False,
-            usage=_NO_USAGE,
-            cost_usd=0.0,
-            error=None,
-        )
+        values = _BLANK_ATTEMPT.copy()
+        values["target"] = target
+        values["model"] = model
+        values["provider"] = provider
+        values["started_s"] = started_s
+        values["hedge"] = hedge
+        return made(cls, values)
+
+
+_BLANK_ATTEMPT: dict[str, Any] = {
+    "target": "",
+    "model": "",
+    "provider": "",
+    "started_s": 0.0,
+    "latency_s": 0.0,
+    "ttft_s": None,
+    "ok": False,
+    "error_kind": None,
+    "status_code": None,
+    "message": None,
+    "hedge": False,
+    "cancelled": False,
+    "usage": _NO_USAGE,
+    "cost_usd": 0.0,
+    "error": None,
+}
 
 
 class ScoredSummary(BaseModel):
@@ -229,15 +265,17 @@ _resolve_forward_refs()
 def _fast_layout_ok() -> bool:
     try:
         values = {"target": "t", "model": "m", "reason": "r"}
-        _FAST_CHECK = ExcludedSummary.__new__(ExcludedSummary)
-        _set(_FAST_CHECK, "__dict__", dict(values))
-        _set(_FAST_CHECK, "__pydantic_fields_set__", set(values))
-        _set(_FAST_CHECK, "__pydantic_extra__", None)
-        _set(_FAST_CHECK, "__pydantic_private__", None)
+        check = _new(ExcludedSummary)
+        _set_dict(check, dict(values))
+        _set_fields_set(check, set(values))
+        _set_extra(check, None)
+        _set_private(check, None)
+        assign(check, reason="s")
         return bool(
-            ExcludedSummary(**values) == _FAST_CHECK
-            and _FAST_CHECK.model_dump() == values
-            and _FAST_CHECK.model_copy(update={"reason": "x"}).reason == "x"
+            ExcludedSummary(**{**values, "reason": "s"}) == check
+            and check.model_dump() == {**values, "reason": "s"}
+            and check.model_fields_set == set(values)
+            and check.model_copy(update={"reason": "x"}).reason == "x"
         )
     except Exception:
         return False

@@ -111,38 +111,53 @@ class FeedbackLoop:
 
     # --- recording ---------------------------------------------------------------------------
 
-    def record_outcome(self, outcome: Outcome) -> None:
+    def record_outcome(
+        self, outcome: Outcome, context: tuple[int, ...] | None = None
+    ) -> None:
+        """``context``: the prompt context of a successful call's decision (the strategy's
+        ``CONTEXT_PARTS``), handed back with feedback by id; noted once the listeners have
+        seen the outcome."""
+        target = outcome.target
         with self._lock:
-            counts = self._counts.setdefault(outcome.target, {"ok": 0, "error": 0})
-            counts["ok" if outcome.ok else "error"] += 1
+            counts = self._counts.get(target)
+            if counts is None:
+                counts = self._counts[target] = {"ok": 0, "error": 0}
             if outcome.ok:
-                self._latency.setdefault(outcome.target, deque(maxlen=_WINDOW)).append(
-                    outcome.latency_s
-                )
+                counts["ok"] += 1
+                window = self._latency.get(target)
+                if window is None:
+                    window = self._latency[target] = deque(maxlen=_WINDOW)
+                window.append(outcome.latency_s)
                 if outcome.ttft_s is not None:
-                    self._ttft.setdefault(outcome.target, deque(maxlen=_WINDOW)).append(
-                        outcome.ttft_s
-                    )
-            if outcome.decision_id and outcome.ok:
-                self._decisions[outcome.decision_id] = (
-                    outcome.target, outcome.complexity_class, None
-                )
-                while len(self._decisions) > _DECISIONS_KEPT:
-                    self._decisions.popitem(last=False)
-        if not self.enabled:
-            return
-        for listener in self._listeners:
-            listener.on_outcome(outcome)
+                    window = self._ttft.get(target)
+                    if window is None:
+                        window = self._ttft[target] = deque(maxlen=_WINDOW)
+                    window.append(outcome.ttft_s)
+                if outcome.decision_id:
+                    decisions = self._decisions
+                    decisions[outcome.decision_id] = (target, outcome.complexity_class, None)
+                    while len(decisions) > _DECISIONS_KEPT:
+                        decisions.popitem(last=False)
+            else:
+                counts["error"] += 1
+        if self._listeners and self.enabled:
+            for listener in self._listeners:
+                listener.on_outcome(outcome)
+        if context and outcome.ok and outcome.decision_id:
+            self._set_context(outcome.decision_id, context)
 
     def score_automatically(
         self, request: ChatRequest, response: ChatResponse, decision_id: str
     ) -> float | None:
-        """Run the configured scorers (sampled); their mean becomes the decision's quality.
-
-        Called once per successful call with its decision, so this is also where the
-        decision's prompt context (the strategy's ``CONTEXT_PARTS``) is noted for feedback
-        by id."""
+        """Note the decision's prompt context (the strategy's ``CONTEXT_PARTS``) for feedback
+        by id, then :meth:`score` the answer."""
         self._note_context(response, decision_id)
+        return self.score(request, response, decision_id)
+
+    def score(
+        self, request: ChatRequest, response: ChatResponse, decision_id: str
+    ) -> float | None:
+        """Run the configured scorers (sampled); their mean becomes the decision's quality."""
         if not self.scorers or self._rng.random() >= self.sample_rate:
             return None
         scores = []
@@ -168,8 +183,10 @@ class FeedbackLoop:
         if not parts:
             return
         ctx = tuple(int(parts[k]) for k in CONTEXT_PARTS if k in parts)
-        if not ctx:
-            return
+        if ctx:
+            self._set_context(decision_id, ctx)
+
+    def _set_context(self, decision_id: str, ctx: tuple[int, ...]) -> None:
         with self._lock:
             entry = self._decisions.get(decision_id)
             if entry is not None:

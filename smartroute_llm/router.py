@@ -302,7 +302,10 @@ class Router:
             return await self.cascade.achat(request, t, kwargs)
         started = self.clock()
         while True:
-            plan = await self._aplan_or_wait(request, kwargs, t, started)
+            plan = self._try_plan(request, kwargs, started, t)
+            if isinstance(plan, float):  # every candidate waiting (circuit or rate limit)
+                await asyncio.sleep(plan)
+                continue
             try:
                 return await self.executor.acomplete(plan, t)
             except RateLimitExceeded as err:

@@ -9,7 +9,7 @@ import random
 import time
 from typing import TYPE_CHECKING
 
-from smartroute_llm.decision import Attempt, RoutingDecision
+from smartroute_llm.decision import Attempt, RoutingDecision, assign, made
 from smartroute_llm.errors import (
     AllTargetsFailed,
     CircuitOpenError,
@@ -19,7 +19,7 @@ from smartroute_llm.errors import (
     provider_error,
 )
 from smartroute_llm.execution.lease import Lease
-from smartroute_llm.feedback import Outcome
+from smartroute_llm.feedback import CONTEXT_PARTS, Outcome
 from smartroute_llm.limits import Hold as Hold_
 from smartroute_llm.plan import Candidate, Exclusion, RoutingPlan
 from smartroute_llm.policy import ErrorAction, RoutingPolicy
@@ -77,19 +77,26 @@ def as_provider_error(exc: BaseException, c: Candidate) -> ProviderError:
 class Call:
     """The state of one routed call, shared by every driver."""
 
+    __slots__ = (
+        "attempts", "clock", "deadline", "decision_id", "ex", "held", "holds", "leases",
+        "limiter", "min_context", "plan", "policy", "pos", "queue", "refusals", "request",
+        "retries", "started", "t0", "tags",
+    )
+
     def __init__(
         self, ex: Executor, plan: RoutingPlan, tags: dict[str, str] | None = None
     ) -> None:
+        router = ex.router
         self.ex = ex
         self.tags = tags
-        self.limiter = ex.router.limiter
+        self.limiter = router.limiter
         self.holds: dict[str, Hold] = {}  # reserved for an admitted candidate, not begun yet
         self.refusals: list[Refusal] = []
         self.plan = plan
-        self.policy = ex.router.policy
-        self.clock = ex.router.clock
+        self.policy = policy = router.policy
+        self.clock = router.clock
         self.t0 = self.clock() if plan.started_at is None else plan.started_at
-        d = self.policy.deadline_s
+        d = policy.deadline_s
         self.deadline = None if d is None else self.t0 + d
         self.queue = plan.candidates
         self.pos = 0
@@ -242,16 +249,19 @@ class Call:
             self._give_back(self.held[-1])
         for lease in self.leases:
             if lease.open:
-                self._latency(lease)
-                lease.att.cancelled = True
-                lease.att.message = lease.att.message or "cancelled by the caller"
+                att = lease.att
+                assign(
+                    att,
+                    latency_s=self._elapsed(att),
+                    cancelled=True,
+                    message=att.message or "cancelled by the caller",
+                )
                 lease.released()
         self.leases.clear()
 
-    def _latency(self, lease: Lease) -> float:
-        latency = self.clock() - self.t0 - lease.att.started_s
-        lease.att.latency_s = latency
-        return latency
+    def _elapsed(self, att: Attempt, now: float | None = None) -> float:
+        """The attempt's latency so far."""
+        return (self.clock() if now is None else now) - self.t0 - att.started_s
 
     def record_failure(self, lease: Lease, exc: BaseException, partial: str = "") -> ProviderError:
         """Close a failed attempt: its error, the partial output it billed, the breaker and the
@@ -259,15 +269,20 @@ class Call:
         busy (``client_side``) is no verdict on the target: nothing is learned from it."""
         c, att = lease.c, lease.att
         err = as_provider_error(exc, c)
-        latency = self._latency(lease)
-        att.error_kind = err.kind
-        att.status_code = err.status_code
-        att.message = err.message[:300]
-        att.error = err
+        latency = self._elapsed(att)
+        assign(
+            att,
+            latency_s=latency,
+            error_kind=err.kind,
+            status_code=err.status_code,
+            message=err.message[:300],
+            error=err,
+        )
         if partial:
             out = max(1, len(partial) // 4)
-            att.usage = Usage(input_tokens=self.plan.features.prompt_tokens, output_tokens=out)
-            att.cost_usd = c.profile.capability.cost(att.usage.input_tokens, out)
+            usage = Usage(input_tokens=self.plan.features.prompt_tokens, output_tokens=out)
+            cost = c.profile.capability.cost(usage.input_tokens, out)
+            assign(att, usage=usage, cost_usd=cost)
         if err.client_side:
             lease.released()
             log.info("attempt on %s: %s (client side)", c.name, err.message)
@@ -329,79 +344,102 @@ class Call:
         if not lease.open:
             return
         c, att = lease.c, lease.att
-        self._latency(lease)
-        att.cancelled = True
-        att.error_kind = None
-        att.message = "cancelled: another attempt won the race"
-        att.usage = Usage(input_tokens=self.plan.features.prompt_tokens)
-        att.cost_usd = c.profile.capability.cost(att.usage.input_tokens, 0)
+        usage = Usage(input_tokens=self.plan.features.prompt_tokens)
+        assign(
+            att,
+            latency_s=self._elapsed(att),
+            cancelled=True,
+            error_kind=None,
+            message="cancelled: another attempt won the race",
+            usage=usage,
+            cost_usd=c.profile.capability.cost(usage.input_tokens, 0),
+        )
         lease.released()
 
     def succeed(self, lease: Lease, resp: ChatResponse, ttft: float | None) -> ChatResponse:
+        """Close the winning attempt and attach the call's decision to its answer. Everything
+        here is the router's own data: nothing is validated again, and the clock is read once."""
         c, att = lease.c, lease.att
-        latency = self._latency(lease)
+        now = self.clock()
+        latency = self._elapsed(att, now)
         usage = resp.usage
-        cap = c.profile.capability
-        att.ok = True
-        att.ttft_s = ttft
-        att.usage = usage
-        att.cost_usd = cap.cost(usage.input_tokens, usage.output_tokens)
+        cost = c.profile.capability.cost(usage.input_tokens, usage.output_tokens)
+        assign(att, latency_s=latency, ok=True, ttft_s=ttft, usage=usage, cost_usd=cost)
         lease.succeeded()
-        features = self.plan.features
         tps = None
         if ttft is not None and usage.output_tokens and latency > ttft:
             tps = usage.output_tokens / (latency - ttft)
-        self.ex.router.feedback.record_outcome(
+        feedback = self.ex.router.feedback
+        feedback.record_outcome(
             Outcome(
                 target=c.name,
                 model=c.model,
-                complexity_class=features.complexity.label,
+                complexity_class=self.plan.features.complexity.label,
                 ok=True,
                 latency_s=latency,
                 ttft_s=ttft,
                 output_tokens=usage.output_tokens,
                 input_tokens=usage.input_tokens,
                 tokens_per_s=tps,
-                cost_usd=att.cost_usd,
+                cost_usd=cost,
                 decision_id=self.decision_id,
-                at=self.clock(),
-            )
+                at=now,
+            ),
+            context=self._context(c),
         )
-        resp.decision = self.decision(c, att)
-        quality = self.ex.router.feedback.score_automatically(self.request, resp, self.decision_id)
-        if quality is not None:
-            resp.decision.quality = quality
+        decision = self.decision(c, att, now)
+        assign(resp, decision=decision)
+        if feedback.scorers:
+            quality = feedback.score(self.request, resp, self.decision_id)
+            if quality is not None:
+                decision.quality = quality
         return resp
 
-    def decision(self, c: Candidate, att: Attempt) -> RoutingDecision:
+    def _context(self, c: Candidate) -> tuple[int, ...] | None:
+        """The prompt context a strategy reported in the winner's parts (``CONTEXT_PARTS``),
+        as the decision's summary shows it (the top 10 candidates)."""
+        extra = c.extra
+        if not extra:
+            return None
+        ctx = tuple(int(extra[k]) for k in CONTEXT_PARTS if k in extra)
+        if not ctx or not any(x.name == c.name for x in self.plan.candidates[:10]):
+            return None
+        return ctx
+
+    def decision(self, c: Candidate, att: Attempt, now: float | None = None) -> RoutingDecision:
         plan = self.plan
+        candidates = plan.candidates
         scored, excluded = plan.summary(top=10)
         features = plan.features
-        first = plan.candidates[0]
-        if c is first:
-            reason = f"ranked first of {len(plan.candidates)} by {plan.strategy}"
+        attempts = self.attempts
+        if c is candidates[0]:
+            reason = f"ranked first of {len(candidates)} by {plan.strategy}"
         else:
-            failed = [a.target for a in self.attempts if not a.ok and not a.cancelled]
-            reason = f"fallback (rank {plan.candidates.index(c) + 1}) after {', '.join(failed)}"
-        total = sum(a.cost_usd for a in self.attempts)
-        return RoutingDecision.build(
-            decision_id=self.decision_id,
-            target=c.name,
-            model=c.model,
-            provider=c.profile.provider,
-            strategy=plan.strategy,
-            reason=reason,
-            complexity=round(features.complexity.score, 4),
-            complexity_class=features.complexity.label,
-            prompt_tokens_estimate=features.prompt_tokens,
-            candidates=scored,
-            excluded=excluded,
-            attempts=self.attempts,
-            latency_s=self.clock() - self.t0,
-            ttft_s=None if att.ttft_s is None else att.started_s + att.ttft_s,
-            usage=att.usage,
-            cost_usd=total,
-            explanation=plan.explanation,
+            failed = [a.target for a in attempts if not a.ok and not a.cancelled]
+            reason = f"fallback (rank {candidates.index(c) + 1}) after {', '.join(failed)}"
+        return made(
+            RoutingDecision,
+            {
+                "decision_id": self.decision_id,
+                "created_at": time.time(),
+                "target": c.name,
+                "model": c.model,
+                "provider": c.profile.provider,
+                "strategy": plan.strategy,
+                "reason": reason,
+                "complexity": round(features.complexity.score, 4),
+                "complexity_class": features.complexity.label,
+                "prompt_tokens_estimate": features.prompt_tokens,
+                "candidates": scored,
+                "excluded": excluded,
+                "attempts": attempts,
+                "latency_s": (self.clock() if now is None else now) - self.t0,
+                "ttft_s": None if att.ttft_s is None else att.started_s + att.ttft_s,
+                "usage": att.usage,
+                "cost_usd": sum([a.cost_usd for a in attempts]),
+                "quality": None,
+                "explanation": plan.explanation,
+            },
         )
 
     def exhausted(self, why: str | None = None) -> Exception:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from typing import TYPE_CHECKING, Any
 
 from smartroute_llm.execution import async_driver, sync_driver
 from smartroute_llm.execution.call import Call, attempt_options
@@ -25,10 +25,11 @@ class Executor:
     def complete(self, plan: RoutingPlan, tags: dict[str, str] | None = None) -> ChatResponse:
         return sync_driver.complete(Call(self, plan, tags))
 
-    async def acomplete(
+    def acomplete(
         self, plan: RoutingPlan, tags: dict[str, str] | None = None
-    ) -> ChatResponse:
-        return await async_driver.acomplete(Call(self, plan, tags))
+    ) -> Coroutine[Any, Any, ChatResponse]:
+        """The driver's coroutine itself: no frame of our own to await through."""
+        return async_driver.acomplete(Call(self, plan, tags))
 
     def stream(
         self, plan: RoutingPlan, tags: dict[str, str] | None = None
