@@ -439,6 +439,7 @@ class Call:
                 "cost_usd": sum([a.cost_usd for a in attempts]),
                 "quality": None,
                 "explanation": plan.explanation,
+                "cascade": None,
             },
         )
 
