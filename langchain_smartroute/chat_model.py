@@ -596,15 +596,21 @@ class SmartRouterChatModel(BaseChatModel):
         decision = resp.decision
         raw = resp.raw
         answer = call.answers.get(decision.target) if decision is not None else None
-        msg = raw if isinstance(raw, AIMessage) else ai_message(resp)
-        meta = dict(answer[0]) if answer and not isinstance(raw, AIMessage) else {}
-        meta.update(msg.response_metadata)
+        native = isinstance(raw, AIMessage)
+        meta = {} if native or not answer else dict(answer[0])
+        if native:
+            meta.update(raw.response_metadata)
+        else:
+            meta["finish_reason"] = resp.finish_reason  # first, where ai_message puts it
         meta["model_name"] = resp.model or (decision.model if decision else self.model_name)
         meta["finish_reason"] = resp.finish_reason
         if decision is not None:
             meta["smartroute"] = decision.model_dump(mode="json")
-        usage = msg.usage_metadata or (answer[1] if answer else None) or usage_metadata(resp.usage)
-        msg = msg.model_copy(update={"response_metadata": meta, "usage_metadata": usage})
+        if not native:
+            # a neutral answer: its message is built once, with the final metadata
+            return ChatResult(generations=[ChatGeneration(message=ai_message(resp, meta))])
+        usage = raw.usage_metadata or (answer[1] if answer else None) or usage_metadata(resp.usage)
+        msg = raw.model_copy(update={"response_metadata": meta, "usage_metadata": usage})
         return ChatResult(generations=[ChatGeneration(message=msg)])
 
     def _chunk(

@@ -268,12 +268,14 @@ def _reasoning_kwargs(reasoning: str) -> dict[str, Any]:
     return {REASONING_KEY: reasoning} if reasoning else {}
 
 
-def ai_message(resp: ChatResponse) -> AIMessage:
+def ai_message(resp: ChatResponse, meta: dict[str, Any] | None = None) -> AIMessage:
     """A neutral answer (from one of smartroute's own provider targets) as an ``AIMessage``;
-    reasoning goes where LangChain's ``content_blocks`` finds it (``reasoning_content``)."""
-    meta: dict[str, Any] = {"finish_reason": resp.finish_reason}
-    if resp.model:
-        meta["model_name"] = resp.model
+    reasoning goes where LangChain's ``content_blocks`` finds it (``reasoning_content``).
+    ``meta`` is its whole ``response_metadata`` when the caller has it already."""
+    if meta is None:
+        meta = {"finish_reason": resp.finish_reason}
+        if resp.model:
+            meta["model_name"] = resp.model
     return AIMessage(
         content=resp.text,
         additional_kwargs=_reasoning_kwargs(resp.reasoning),
