@@ -17,6 +17,7 @@ from collections.abc import (
     Sequence,
 )
 from contextvars import ContextVar
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Literal, Self, cast
 
@@ -53,13 +54,50 @@ from smartroute_llm.capability import ProviderCapability
 from smartroute_llm.errors import ConfigurationError
 from smartroute_llm.features import estimate_tokens
 from smartroute_llm.limits import pick_tags
+from smartroute_llm.plan import RoutingPlan
 from smartroute_llm.policy import RoutingPolicy, RoutingStrategy
 from smartroute_llm.request import ChatRequest
 from smartroute_llm.response import ChatChunk, ChatResponse
 from smartroute_llm.router import Router
 from smartroute_llm.target import Target
 
-_PENDING: ContextVar[list[BaseMessage] | None] = ContextVar("smartroute_lc_messages", default=None)
+
+@dataclass(slots=True, eq=False)
+class _Pending:
+    """The call being set up. LangChain asks for the trace metadata (``_first_choice``) before
+    the messages reach ``_generate``; the request and plan made for it are kept here so the call
+    itself converts and plans once, not twice."""
+
+    messages: list[BaseMessage]
+    stop: list[str] | None = None
+    kwargs: dict[str, Any] | None = None
+    request: ChatRequest | None = None
+    call: LangChainCall | None = None
+    plan: RoutingPlan | None = None
+
+    def take(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> tuple[ChatRequest, LangChainCall, RoutingPlan] | None:
+        """What ``_first_choice`` prepared, if it was for exactly this call (once)."""
+        request, call, plan, seen = self.request, self.call, self.plan, self.kwargs
+        self.request = self.call = self.plan = self.kwargs = None
+        if (
+            request is None
+            or call is None
+            or plan is None
+            or seen is None
+            or stop is not self.stop
+            or len(kwargs) != len(seen)
+            or any(seen.get(k, _MISSING) is not v for k, v in kwargs.items())
+            or len(messages) != len(self.messages)
+            or any(a is not b for a, b in zip(messages, self.messages, strict=True))
+        ):
+            return None
+        return request, call, plan
+
+
+_MISSING = object()
+_PENDING: ContextVar[_Pending | None] = ContextVar("smartroute_lc_messages", default=None)
 # rankings that draw or advance state on every plan: only the call itself may plan them
 _STATEFUL = frozenset(
     {RoutingStrategy.ADAPTIVE, RoutingStrategy.WEIGHTED, RoutingStrategy.ROUND_ROBIN}
@@ -308,19 +346,22 @@ class SmartRouterChatModel(BaseChatModel):
     def _first_choice(self, stop: list[str] | None, kwargs: dict[str, Any]) -> tuple[str, str]:
         """Provider and model of the candidate the router plans to call first, so tracing
         tools can price the run; ``("smartroute", model_name)`` when that is not known."""
-        messages = _PENDING.get()
+        pending = _PENDING.get()
         unknown = ("smartroute", self.model_name)
         if (
-            messages is None
+            pending is None
             or "model_name" in self.model_fields_set
             or self._router.policy.strategy in _STATEFUL
         ):
             return unknown
         try:
-            request, _ = self._request(messages, stop, None, False, kwargs)
-            target = self._router.plan(request).first.target
+            request, call = self._request(pending.messages, stop, None, False, kwargs)
+            plan = self._router.plan(request)
         except Exception:  # no candidate fits, or all are resting: the call reports it
             return unknown
+        pending.stop, pending.kwargs = stop, dict(kwargs)
+        pending.request, pending.call, pending.plan = request, call, plan
+        target = plan.first.target
         if isinstance(target, LangChainTarget):
             try:
                 own = target.chat_model._get_ls_params()
@@ -333,14 +374,14 @@ class SmartRouterChatModel(BaseChatModel):
     # messages reach ``_generate``/``_stream``, so they are parked here for ``_first_choice``.
 
     def generate(self, messages: list[list[BaseMessage]], *args: Any, **kwargs: Any) -> Any:
-        token = _PENDING.set(messages[0] if len(messages) == 1 else None)
+        token = _PENDING.set(_Pending(messages[0]) if len(messages) == 1 else None)
         try:
             return super().generate(messages, *args, **kwargs)
         finally:
             _PENDING.reset(token)
 
     async def agenerate(self, messages: list[list[BaseMessage]], *args: Any, **kwargs: Any) -> Any:
-        token = _PENDING.set(messages[0] if len(messages) == 1 else None)
+        token = _PENDING.set(_Pending(messages[0]) if len(messages) == 1 else None)
         try:
             return await super().agenerate(messages, *args, **kwargs)
         finally:
@@ -356,7 +397,7 @@ class SmartRouterChatModel(BaseChatModel):
     ) -> Iterator[AIMessageChunk]:
         chunks = cast(Generator[AIMessageChunk], super().stream(input, config, stop=stop, **kwargs))
         # the trace metadata is made on the first step; set and reset within that step
-        token = _PENDING.set(self._convert_input(input).to_messages())
+        token = _PENDING.set(_Pending(self._convert_input(input).to_messages()))
         try:
             first = next(chunks, None)
         finally:
@@ -380,7 +421,7 @@ class SmartRouterChatModel(BaseChatModel):
         chunks = cast(
             AsyncGenerator[AIMessageChunk], super().astream(input, config, stop=stop, **kwargs)
         )
-        token = _PENDING.set(self._convert_input(input).to_messages())
+        token = _PENDING.set(_Pending(self._convert_input(input).to_messages()))
         try:
             first = await anext(chunks, None)
         finally:
@@ -555,15 +596,21 @@ class SmartRouterChatModel(BaseChatModel):
         decision = resp.decision
         raw = resp.raw
         answer = call.answers.get(decision.target) if decision is not None else None
-        msg = raw if isinstance(raw, AIMessage) else ai_message(resp)
-        meta = dict(answer[0]) if answer and not isinstance(raw, AIMessage) else {}
-        meta.update(msg.response_metadata)
+        native = isinstance(raw, AIMessage)
+        meta = {} if native or not answer else dict(answer[0])
+        if native:
+            meta.update(raw.response_metadata)
+        else:
+            meta["finish_reason"] = resp.finish_reason  # first, where ai_message puts it
         meta["model_name"] = resp.model or (decision.model if decision else self.model_name)
         meta["finish_reason"] = resp.finish_reason
         if decision is not None:
             meta["smartroute"] = decision.model_dump(mode="json")
-        usage = msg.usage_metadata or (answer[1] if answer else None) or usage_metadata(resp.usage)
-        msg = msg.model_copy(update={"response_metadata": meta, "usage_metadata": usage})
+        if not native:
+            # a neutral answer: its message is built once, with the final metadata
+            return ChatResult(generations=[ChatGeneration(message=ai_message(resp, meta))])
+        usage = raw.usage_metadata or (answer[1] if answer else None) or usage_metadata(resp.usage)
+        msg = raw.model_copy(update={"response_metadata": meta, "usage_metadata": usage})
         return ChatResult(generations=[ChatGeneration(message=msg)])
 
     def _chunk(
@@ -596,6 +643,30 @@ class SmartRouterChatModel(BaseChatModel):
         meta = getattr(run_manager, "metadata", None)
         return pick_tags(self._router.policy, meta)
 
+    def _prepared(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        run_manager: Any,
+        kwargs: dict[str, Any],
+    ) -> tuple[ChatRequest, LangChainCall, RoutingPlan | None]:
+        """The request for this call, converted once: ``_first_choice`` already made it (and
+        its plan) when tracing asked. The plan is reused only where the router would make the
+        same one now: without rate limits, the only input (with the call's tags) it did not see.
+        """
+        pending = _PENDING.get()
+        taken = pending.take(messages, stop, kwargs) if pending is not None else None
+        if taken is None:
+            request, call = self._request(messages, stop, run_manager, False, kwargs)
+            return request, call, None
+        request, call, plan = taken
+        call.run_manager = run_manager
+        router = self._router
+        if router.limiter is not None or router.policy.when_rate_limited_ == "wait":
+            return request, call, None
+        plan.started_at = router.clock()
+        return request, call, plan
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -603,9 +674,13 @@ class SmartRouterChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        request, call = self._request(messages, stop, run_manager, False, kwargs)
+        request, call, plan = self._prepared(messages, stop, run_manager, kwargs)
         try:
-            resp = self._router.chat(request, tags=self._tags(run_manager))
+            tags = self._tags(run_manager)
+            if plan is not None and tags is None:
+                resp = self._router.executor.complete(plan, None)
+            else:
+                resp = self._router.chat(request, tags=tags)
         except Exception as exc:
             raise to_langchain_error(exc) from exc.__cause__
         return self._result(resp, call)
@@ -617,9 +692,13 @@ class SmartRouterChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        request, call = self._request(messages, stop, run_manager, False, kwargs)
+        request, call, plan = self._prepared(messages, stop, run_manager, kwargs)
         try:
-            resp = await self._router.achat(request, tags=self._tags(run_manager))
+            tags = self._tags(run_manager)
+            if plan is not None and tags is None:
+                resp = await self._router.executor.acomplete(plan, None)
+            else:
+                resp = await self._router.achat(request, tags=tags)
         except Exception as exc:
             raise to_langchain_error(exc) from exc.__cause__
         return self._result(resp, call)

@@ -22,6 +22,7 @@ from langchain_core.messages import (
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.messages.tool import tool_call, tool_call_chunk
 
+from smartroute_llm.decision import trusted
 from smartroute_llm.request import (
     ChatRequest,
     ImagePart,
@@ -79,21 +80,34 @@ def _content(content: str | list[Any]) -> str | list[TextPart | ImagePart]:
 
 
 def to_neutral_message(message: BaseMessage) -> Message:
+    """LangChain validated the message already (text is ``str``, tool calls have a name and
+    ``dict`` args), so the neutral one is built without validating it again."""
     role = _ROLES.get(message.type)
     if role is None:
         role = {"chat": "user", "function": "tool"}.get(message.type, "user")
     if isinstance(message, ToolMessage):
         text = message.content if isinstance(message.content, str) else message.text
-        return Message(
-            role="tool", content=text, tool_call_id=message.tool_call_id, name=message.name
-        )
+        return _message("tool", text, [], message.tool_call_id, message.name)
     if isinstance(message, AIMessage):
         calls = [
-            ToolCall(id=tc.get("id") or f"call_{i}", name=tc["name"], arguments=tc["args"])
+            trusted(ToolCall, id=tc.get("id") or f"call_{i}", name=tc["name"], arguments=tc["args"])
             for i, tc in enumerate(message.tool_calls)
         ]
-        return Message(role="assistant", content=message.text, tool_calls=calls, name=message.name)
-    return Message(role=role, content=_content(message.content), name=message.name)
+        return _message("assistant", message.text, calls, None, message.name)
+    return _message(role, _content(message.content), [], None, message.name)
+
+
+def _message(
+    role: str,
+    content: str | list[TextPart | ImagePart],
+    calls: list[ToolCall],
+    tool_call_id: str | None,
+    name: str | None,
+) -> Message:
+    return trusted(
+        Message, role=role, content=content, tool_calls=calls, tool_call_id=tool_call_id,
+        name=name,
+    )
 
 
 def tool_spec(tool: Mapping[str, Any]) -> ToolSpec:
@@ -152,8 +166,36 @@ def to_request(
     metadata: dict[str, Any] | None = None,
 ) -> ChatRequest:
     specs = [tool_spec(t) for t in tools or ()]
+    neutral = [to_neutral_message(m) for m in messages]
+    if (
+        neutral
+        and not specs
+        and response_format_ is None
+        and parallel_tool_calls is None
+        and (temperature is None or (type(temperature) is float and 0 <= temperature <= 2))
+        and (max_tokens is None or (type(max_tokens) is int and max_tokens > 0))
+        and (not stop or (type(stop) is list and all(type(s) is str for s in stop)))
+        and (model is None or (type(model) is str and model != "auto"))
+    ):
+        # the common call: every field is valid as it stands, so it is not validated again
+        # (anything else takes the validating constructor below, with its errors)
+        return trusted(
+            ChatRequest,
+            messages=neutral,
+            tools=specs,
+            tool_choice=None,
+            parallel_tool_calls=None,
+            response_format=None,
+            max_output_tokens=max_tokens,
+            stop=stop or None,
+            temperature=temperature,
+            top_p=None,
+            seed=None,
+            model=model,
+            metadata=metadata or {},
+        )
     return ChatRequest(
-        messages=[to_neutral_message(m) for m in messages],
+        messages=neutral,
         tools=specs,
         tool_choice=neutral_tool_choice(tool_choice) if specs else None,
         parallel_tool_calls=parallel_tool_calls,
@@ -226,12 +268,14 @@ def _reasoning_kwargs(reasoning: str) -> dict[str, Any]:
     return {REASONING_KEY: reasoning} if reasoning else {}
 
 
-def ai_message(resp: ChatResponse) -> AIMessage:
+def ai_message(resp: ChatResponse, meta: dict[str, Any] | None = None) -> AIMessage:
     """A neutral answer (from one of smartroute's own provider targets) as an ``AIMessage``;
-    reasoning goes where LangChain's ``content_blocks`` finds it (``reasoning_content``)."""
-    meta: dict[str, Any] = {"finish_reason": resp.finish_reason}
-    if resp.model:
-        meta["model_name"] = resp.model
+    reasoning goes where LangChain's ``content_blocks`` finds it (``reasoning_content``).
+    ``meta`` is its whole ``response_metadata`` when the caller has it already."""
+    if meta is None:
+        meta = {"finish_reason": resp.finish_reason}
+        if resp.model:
+            meta["model_name"] = resp.model
     return AIMessage(
         content=resp.text,
         additional_kwargs=_reasoning_kwargs(resp.reasoning),

@@ -21,6 +21,7 @@ from llamaindex_smartroute.messages import (
     tool_selections,
     tool_specs,
 )
+from smartroute_llm.decision import trusted
 from smartroute_llm.request import ChatRequest, Message
 
 if TYPE_CHECKING:
@@ -88,21 +89,45 @@ def build_request(
         prompt=prompt,
         formatted=formatted,
     )
-    request = ChatRequest(
-        messages=to_neutral_messages(msgs),
-        tools=tool_specs(tools) if tools else [],
-        tool_choice=("required" if tool_required else choice if isinstance(choice, str) else None)
-        if tools
-        else None,
-        parallel_tool_calls=bool(parallel) if tools and parallel is not None else None,
-        max_output_tokens=_positive_int(rest.get("max_tokens")),
-        temperature=temperature if isinstance(temperature, int | float) else None,
-        stop=[stop] if isinstance(stop, str) else list(stop) if isinstance(stop, list) else None,
-        model=pin,
-        metadata={METADATA_KEY: call},
+    fields: dict[str, Any] = {
+        "messages": to_neutral_messages(msgs),
+        "tools": tool_specs(tools) if tools else [],
+        "tool_choice": (
+            ("required" if tool_required else choice if isinstance(choice, str) else None)
+            if tools
+            else None
+        ),
+        "parallel_tool_calls": bool(parallel) if tools and parallel is not None else None,
+        "response_format": None,
+        "max_output_tokens": _positive_int(rest.get("max_tokens")),
+        "stop": (
+            [stop] if isinstance(stop, str) else list(stop) if isinstance(stop, list) else None
+        ),
+        "temperature": temperature if isinstance(temperature, int | float) else None,
+        "top_p": None,
+        "seed": None,
+        "model": pin,
+        "metadata": {METADATA_KEY: call},
+    }
+    request = (
+        trusted(ChatRequest, **fields) if _valid_as_is(fields) else ChatRequest(**fields)
     )
     call.neutral = request.messages
     return request
+
+
+def _valid_as_is(f: dict[str, Any]) -> bool:
+    """The common call, whose fields need no validating; any other goes through
+    ``ChatRequest``'s validation and its errors."""
+    t, stop, pin, most = f["temperature"], f["stop"], f["model"], f["max_output_tokens"]
+    return (
+        bool(f["messages"])
+        and (most is None or type(most) is int)
+        and not f["tools"]
+        and (t is None or (type(t) is float and 0 <= t <= 2))
+        and (stop is None or all(type(s) is str for s in stop))
+        and (pin is None or (type(pin) is str and pin != "auto"))
+    )
 
 
 def tools_kwargs(

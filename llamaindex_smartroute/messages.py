@@ -21,6 +21,7 @@ from llama_index.core.base.llms.types import (
 )
 from llama_index.core.llms.llm import ToolSelection
 
+from smartroute_llm.decision import trusted
 from smartroute_llm.request import ImagePart, Message, TextPart, ToolCall, ToolSpec
 
 if TYPE_CHECKING:
@@ -109,13 +110,19 @@ def to_neutral_message(message: ChatMessage) -> Message:
         content = "\n".join(p.text for p in parts if isinstance(p, TextPart))
     else:
         content = parts
-    kw = message.additional_kwargs
+    if role != "tool":
+        # LlamaIndex validated the blocks (text is ``str``); nothing here needs checking again
+        return trusted(
+            Message,
+            role=role,
+            content=content,
+            tool_calls=tool_calls_of(message) if role == "assistant" else [],
+            tool_call_id=None,
+            name=None,
+        )
+    kw = message.additional_kwargs  # free-form: validated
     return Message(
-        role=role,
-        content=content,
-        tool_calls=tool_calls_of(message) if role == "assistant" else [],
-        tool_call_id=kw.get("tool_call_id") if role == "tool" else None,
-        name=kw.get("name") if role == "tool" else None,
+        role=role, content=content, tool_call_id=kw.get("tool_call_id"), name=kw.get("name")
     )
 
 

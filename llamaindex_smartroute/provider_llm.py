@@ -67,7 +67,8 @@ class TargetLLM(FunctionCallingLLM):
     @property
     def metadata(self) -> LLMMetadata:
         cap = self._target.capability
-        return LLMMetadata(
+        # read on every call (the event payload); built from a validated capability
+        return LLMMetadata.model_construct(
             context_window=cap.max_tokens,
             num_output=cap.max_output_tokens,
             is_chat_model=True,

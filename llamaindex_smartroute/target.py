@@ -38,6 +38,7 @@ from llamaindex_smartroute.messages import (
 )
 from smartroute_llm import catalog
 from smartroute_llm.capability import ProviderCapability
+from smartroute_llm.decision import trusted
 from smartroute_llm.features import estimate_tokens
 from smartroute_llm.request import ChatRequest, ToolSpec
 from smartroute_llm.response import ChatChunk, ToolCallDelta, Usage
@@ -254,13 +255,17 @@ class LlamaIndexTarget(TargetIdentity):
     def _neutral(self, native: ChatResponse, request: ChatRequest) -> NeutralResponse:
         text = native.message.content or ""
         calls = tool_calls_of(native.message)
-        return NeutralResponse(
+        # every value is built (and so checked) here: text and reasoning are str
+        return trusted(
+            NeutralResponse,
             text=text,
             reasoning=reasoning_of(native.message),
             tool_calls=calls,
             usage=self._usage(native, request, text),
             finish_reason=_finish_reason(native, bool(calls)),
             model=self._model,
+            response_id=None,
+            decision=None,
             raw=native,
         )
 

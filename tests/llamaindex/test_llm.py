@@ -568,3 +568,42 @@ def test_smartroute_target_reasoning_becomes_a_thinking_block() -> None:
     items = list(llm.stream_chat(USER))
     assert items[0].delta == "" and items[0].additional_kwargs["thinking_delta"] == "6 x 7"
     assert items[-1].message.content == "42" and _thinking(items[-1].message) == "6 x 7"
+
+
+# --- issue #16: requests built without re-validation keep the same errors for bad input ----------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"temperature": 5.0}, "temperature"), ({"max_tokens": 0}, None), ({"stop": [1]}, "stop")],
+)
+def test_bad_call_options_fail_as_before(kwargs: dict[str, Any], field: str | None) -> None:
+    target = ScriptedTarget("gpt-4o-mini", script="hi")
+    llm = router_llm(target)
+    if field is None:  # not a positive int: no limit is asked for, as before
+        assert llm.chat([ChatMessage(role="user", content="hi")], **kwargs).message.content
+        assert target.calls[-1].max_output_tokens is None
+        return
+    with pytest.raises(Exception, match=field):
+        llm.chat([ChatMessage(role="user", content="hi")], **kwargs)
+    assert not target.calls
+
+
+def test_plain_chat_request_equals_a_validated_one() -> None:
+    from smartroute_llm.request import ChatRequest
+
+    target = ScriptedTarget("gpt-4o-mini", script="hi")
+    router_llm(target).chat(
+        [ChatMessage(role="system", content="be brief"), ChatMessage(role="user", content="hi")],
+        temperature=0.5,
+        max_tokens=12,
+        stop="END",
+    )
+    sent = target.calls[-1]
+    again = ChatRequest.model_validate(sent.model_dump())
+    assert again.model_dump() == sent.model_dump()
+    assert [m.model_dump() for m in sent.messages] == [
+        {"role": "system", "content": "be brief", "tool_calls": [], "tool_call_id": None,
+         "name": None},
+        {"role": "user", "content": "hi", "tool_calls": [], "tool_call_id": None, "name": None},
+    ]

@@ -137,3 +137,46 @@ def test_a_chosen_model_name_stays_in_traces() -> None:
     starts = Starts()
     llm.invoke("hello", config={"callbacks": [starts]})
     assert starts.metadata[0]["ls_model_name"] == "my-router"
+
+
+# --- issue #16: the trace's first choice is the call's plan, made once ---------------------------
+
+
+def _count_plans(llm: SmartRouterChatModel, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    router, plans = llm.routing, []
+    plan = router.plan
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        plans.append(kwargs.get("tags"))
+        return plan(*args, **kwargs)
+
+    monkeypatch.setattr(router, "plan", counted)
+    return plans
+
+
+@pytest.mark.parametrize("mode", ["invoke", "ainvoke"])
+async def test_a_traced_call_is_planned_once(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    llm, starts = _scripted(), Starts()
+    plans = _count_plans(llm, monkeypatch)
+    config: Any = {"callbacks": [starts]}
+    msg = llm.invoke("hello", config=config) if mode == "invoke" else await llm.ainvoke(
+        "hello", config=config
+    )
+    assert len(plans) == 1
+    assert starts.metadata[0]["ls_model_name"] == "first"
+    decision = msg.response_metadata["smartroute"]
+    assert decision["target"] == "first" and decision["candidates"][0]["target"] == "first"
+
+
+async def test_a_call_with_tags_is_planned_with_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    llm = SmartRouterChatModel(
+        candidates=[ScriptedChatModel(model="first"), ScriptedChatModel(model="second")],
+        policy=RoutingPolicy.balanced()
+        .fallback_chain(["first", "second"])
+        .budget(100.0, per="team"),
+    )
+    plans = _count_plans(llm, monkeypatch)
+    msg = await llm.ainvoke("hello", config={"metadata": {"team": "a"}})
+    assert msg.response_metadata["smartroute"]["target"] == "first"
+    # the trace's plan saw no tags; the call itself is planned again, with its tags
+    assert plans[-1] == {"team": "a"}
