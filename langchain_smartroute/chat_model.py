@@ -662,7 +662,11 @@ class SmartRouterChatModel(BaseChatModel):
         request, call, plan = taken
         call.run_manager = run_manager
         router = self._router
-        if router.limiter is not None or router.policy.when_rate_limited_ == "wait":
+        if (
+            router.limiter is not None
+            or router.cascade is not None  # a cascade plans its own ladder
+            or router.policy.when_rate_limited_ == "wait"
+        ):
             return request, call, None
         plan.started_at = router.clock()
         return request, call, plan
