@@ -154,11 +154,20 @@ async def aguard(
     start = call.clock()  # from the request being made, not from queueing for the loop
     first = True
     own = getattr(c.target, "enforces_attempt_timeout", False)
+    p = call.policy
+    # after the first token only the attempt timeout may apply, and the target bounds itself
+    unguarded = own and p.stall_timeout_s is None and call.deadline is None
     try:
         while (chunk := await _anext(it, call, lag, c, first, start, own)) is not None:
             if first and chunk.has_output:
                 first = False
                 ttft.value = call.clock() - start
+                yield chunk
+                if unguarded:
+                    async for chunk in it:
+                        yield chunk
+                    return
+                continue
             yield chunk
     finally:
         lag.exit()
