@@ -114,12 +114,14 @@ class _Limit:
 
 
 async def _anext(
-    it: AsyncIterator[ChatChunk], call: Call, lag: LoopLag, c: Candidate, first: bool, start: float
+    it: AsyncIterator[ChatChunk], call: Call, lag: LoopLag, c: Candidate, first: bool, start: float,
+    own: bool = False,
 ) -> ChatChunk | None:
-    """The next chunk within its limit; ``None`` at the end of the stream."""
+    """The next chunk within its limit; ``None`` at the end of the stream. ``own``: the target
+    bounds itself by the attempt timeout, so that limit needs no timer here."""
     wait, kind, hard = call.limits(first, start)
     try:
-        if wait is None:
+        if wait is None or (own and kind is ErrorKind.TIMEOUT):
             return await it.__anext__()
         try:
             async with _Limit(lag, wait, kind, hard) as limit:
@@ -151,11 +153,21 @@ async def aguard(
     lag.enter()
     start = call.clock()  # from the request being made, not from queueing for the loop
     first = True
+    own = getattr(c.target, "enforces_attempt_timeout", False)
+    p = call.policy
+    # after the first token only the attempt timeout may apply, and the target bounds itself
+    unguarded = own and p.stall_timeout_s is None and call.deadline is None
     try:
-        while (chunk := await _anext(it, call, lag, c, first, start)) is not None:
+        while (chunk := await _anext(it, call, lag, c, first, start, own)) is not None:
             if first and chunk.has_output:
                 first = False
                 ttft.value = call.clock() - start
+                yield chunk
+                if unguarded:
+                    async for chunk in it:
+                        yield chunk
+                    return
+                continue
             yield chunk
     finally:
         lag.exit()

@@ -25,7 +25,7 @@ class StreamSession:
 
     def __init__(self, call: Call, started: Started | None) -> None:
         self.call = call
-        self.emitted = ""
+        self._emitted: list[str] = []  # pieces: `str +=` on an attribute copies it per chunk
         self.request = call.request
         self.original: StreamInterrupted | None = None
         self.prefill_failed: set[str] = set()
@@ -39,6 +39,14 @@ class StreamSession:
             self.c = self.lease.c
         else:
             self.c = call.next_candidate()
+
+    @property
+    def emitted(self) -> str:
+        """The text that reached the caller."""
+        pieces = self._emitted
+        if len(pieces) > 1:
+            pieces[:] = ["".join(pieces)]
+        return pieces[0] if pieces else ""
 
     def take_started(self) -> Any:
         if self.started is None:
@@ -70,13 +78,15 @@ class StreamSession:
                 if not text and not (chunk.tool_call_deltas or chunk.reasoning):
                     return None
                 chunk = chunk.model_copy(update={"text": text})
-        self.emitted += chunk.text
+        if chunk.text:
+            self._emitted.append(chunk.text)
         return _strip(chunk)
 
     def finish(self) -> ChatChunk:
         assert self.c is not None
         tail = self.joiner.finish() if self.joiner is not None else ""
-        self.emitted += tail
+        if tail:
+            self._emitted.append(tail)
         resp = self.acc.response()
         if not self.emitted or self.acc.broken_tool_calls():
             check_response(resp, self.c, self.acc)

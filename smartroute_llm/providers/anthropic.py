@@ -202,7 +202,7 @@ class StreamState(StreamText):
         self._tool_index: dict[int, int] = {}
 
     def feed(self, event: str, data: str) -> list[ChatChunk]:
-        if not data.strip():
+        if not data or data.isspace():
             return []
         try:
             obj = json.loads(data)

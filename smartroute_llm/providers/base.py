@@ -269,6 +269,7 @@ class HTTPTarget(TargetIdentity):
         self._closers = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
         self._headers: keys.SecretHeaders | None = None
+        self._stream_headers = keys.SecretHeaders()
         self._timeouts: dict[AttemptOptions, httpx.Timeout] = {}
         self._finalizers: list[weakref.finalize[Any, Any]] = []
         forks.register(self)
@@ -306,7 +307,8 @@ class HTTPTarget(TargetIdentity):
             return None
         return self._api_key.get_secret_value()
 
-    def _request_headers(self) -> keys.SecretHeaders:
+    def _request_headers(self, stream: bool = False) -> keys.SecretHeaders:
+        """The headers of a request (one cached dict each for plain and streamed calls)."""
         headers = self._headers
         if headers is None:
             headers = keys.SecretHeaders({
@@ -315,8 +317,9 @@ class HTTPTarget(TargetIdentity):
                 **self.wire.headers(self._key()),
                 **self.extra_headers,
             })
+            self._stream_headers = keys.SecretHeaders({**headers, "accept": "text/event-stream"})
             self._headers = headers
-        return headers
+        return self._stream_headers if stream else headers
 
     def _timeout_for(self, options: AttemptOptions) -> httpx.Timeout:
         cached = self._timeouts.get(options)
@@ -438,7 +441,7 @@ class HTTPTarget(TargetIdentity):
     def _prepare(
         self, request: ChatRequest, stream: bool
     ) -> tuple[httpx.URL, bytes, dict[str, str]]:
-        headers = self._request_headers()
+        headers = self._request_headers(stream)
         err: ProviderError | None = None
         try:
             body = self.wire.body(request, self._model, stream)
@@ -641,10 +644,7 @@ class HTTPTarget(TargetIdentity):
         deadline = _deadline_of(options)
         failed: ProviderError | None = None
         try:
-            with self._exchange(
-                client, url, content, {**headers, "accept": "text/event-stream"}, options,
-                deadline,
-            ) as response:
+            with self._exchange(client, url, content, headers, options, deadline) as response:
                 if not _is_event_stream(response):
                     body = self._read_sync(response, options, deadline)
                     raise self._stream_error(self._as_full(response, body))
@@ -737,44 +737,39 @@ class HTTPTarget(TargetIdentity):
         self, request: ChatRequest, options: AttemptOptions = NO_LIMITS
     ) -> AsyncIterator[ChatChunk]:
         url, content, headers = self._prepare(request, True)
-        client = self._async_client()
+        client, direct = self._async_pool()
         parser = self.wire.stream_parser(self._model)
         deadline = _deadline_of(options)
         failed: ProviderError | None = None
+        timeout = self._timeout_for(options)
         try:
-            req = client.build_request(
-                "POST", url, content=content, headers={**headers, "accept": "text/event-stream"},
-                timeout=self._timeout_for(options),
+            src = (
+                direct.stream(url, content, headers, timeout, options.timeout,
+                              self.max_response_bytes)
+                if direct is not None
+                else self._ahttpx_stream(client, url, content, headers, timeout, deadline)
             )
-            async with _until(deadline):
-                response = await client.send(req, stream=True)
-            raws: AsyncGenerator[bytes, None] | None = None
             try:
-                if not _is_event_stream(response):
-                    async with _until(deadline):
-                        body = await self._read_async(response)
-                    raise self._stream_error(self._as_full(response, body))
-                decoder = Decoder(_encoding(response), self._stream_limit)
+                head = await anext(src)
+                if isinstance(head, httpx.Response):  # not an event stream: the whole answer
+                    raise self._stream_error(head)
+                decoder = Decoder(head or None, self._stream_limit)  # type: ignore[arg-type]
                 sse = SSEReader(self.max_response_bytes)
                 size = AnswerSize(self.max_response_bytes)
-                raws = _araw(response)
-                while not parser.done:
-                    async with _until(deadline):  # per read: never across a yield
-                        raw = await anext(raws, None)
-                    if raw is None:
-                        break
-                    for piece in decoder.feed(raw):
+                feed = self._feed
+                async for raw in src:
+                    for piece in decoder.feed(raw):  # type: ignore[arg-type]
                         for event, data in sse.feed(piece):
-                            for chunk in self._feed(parser, event, data, size):
+                            for chunk in feed(parser, event, data, size):
                                 yield chunk
                             if parser.done:
                                 break
                         if parser.done:
                             break
+                    if parser.done:
+                        break
             finally:
-                if raws is not None:
-                    await raws.aclose()
-                await response.aclose()
+                await src.aclose()
         except (httpx.HTTPError, TimeoutError) as exc:
             failed = self._transport_error(
                 exc, streaming=True, parser=parser, options=options, deadline=deadline
@@ -787,6 +782,37 @@ class HTTPTarget(TargetIdentity):
             yield parser.finish()
         except ProviderError as err:
             raise self._scrub(err) from None
+
+    async def _ahttpx_stream(
+        self, client: httpx.AsyncClient, url: httpx.URL, content: bytes,
+        headers: Mapping[str, str], timeout: httpx.Timeout, deadline: float | None,
+    ) -> AsyncGenerator[httpx.Response | str | bytes, None]:
+        """A stream through ``client``, in :meth:`DirectPost.stream`'s shape: the content
+        coding then raw bytes, or the whole answer when it is not an event stream. Each read
+        (never a yield) ends by ``deadline``."""
+        req = client.build_request("POST", url, content=content, headers=headers,
+                                   timeout=timeout)
+        async with _until(deadline):
+            response = await client.send(req, stream=True)
+        raws: AsyncGenerator[bytes, None] | None = None
+        try:
+            if not _is_event_stream(response):
+                async with _until(deadline):
+                    body = await self._read_async(response)
+                yield self._as_full(response, body)
+                return
+            yield _encoding(response) or ""
+            raws = _araw(response)
+            while True:
+                async with _until(deadline):
+                    raw = await anext(raws, None)
+                if raw is None:
+                    return
+                yield raw
+        finally:
+            if raws is not None:
+                await raws.aclose()
+            await response.aclose()
 
 
 _AsyncPool = tuple[httpx.AsyncClient, DirectPost | None]

@@ -179,6 +179,21 @@ class SSEReader:
         self._size = 0
 
     def feed(self, chunk: bytes) -> list[tuple[str, str]]:
+        if not self._buf and b"\r" not in chunk:  # whole lines, LF only: the common case
+            lines = chunk.split(b"\n")
+            rest = lines.pop()
+            out: list[tuple[str, str]] = []
+            line = self._line
+            for raw in lines:
+                line(raw, out)
+            if rest:
+                self._buf += rest
+                if len(rest) + self._size > self.limit:
+                    raise too_large(self.limit, "an SSE event")
+            return out
+        return self._feed(chunk)
+
+    def _feed(self, chunk: bytes) -> list[tuple[str, str]]:
         buf = self._buf
         scan = max(0, len(buf) - 1)  # the unfinished line was searched already (but a CR)
         buf += chunk

@@ -12,13 +12,17 @@ status, raw headers and body (so error mapping and content decoding are httpx's 
 plain 2xx body, all the caller reads then, comes back as an :class:`Answer`. Bodies are
 decoded here as they arrive, in bounded steps, and refused past the target's
 ``max_response_bytes`` (:mod:`smartroute_llm.providers.body`). Pool, limits and
-keep-alive are the session's. Streams, the ``transport="httpx"`` pool and a user's own client
-still go through httpx.
+keep-alive are the session's. Streams are sent on the same session (:meth:`DirectPost.stream`):
+the caller reads raw bytes from the open answer and parses them with the same bounded decoder and
+SSE reader as the httpx path; the stream's total time is aiohttp's ``total`` timeout, which bounds
+every read without a timer per read. The ``transport="httpx"`` pool and a user's own client still
+go through httpx.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import AsyncGenerator, Mapping
 
 import aiohttp
 import httpx
@@ -59,29 +63,40 @@ def direct_post(client: httpx.AsyncClient, transport: AiohttpTransport) -> Direc
     return DirectPost(client, transport)
 
 
+_NO_HEADERS: tuple[Mapping[str, str] | None, CIMultiDict[str]] = (None, CIMultiDict())
+
+
 class DirectPost:
     """POST on ``transport``'s aiohttp session; ``client`` still owns (and closes) it."""
 
     __slots__ = (
-        "_headers", "_own", "_timeout", "_timeouts", "_url_in", "_url_out", "client", "transport"
+        "_headers", "_stream_timeouts", "_timeout", "_timeouts", "_url_in", "_url_out",
+        "client", "transport",
     )
 
     def __init__(self, client: httpx.AsyncClient, transport: AiohttpTransport) -> None:
         self.client = client
         self.transport = transport
-        self._own: Mapping[str, str] | None = None
-        self._headers: CIMultiDict[str] = CIMultiDict()
+        self._headers: dict[int, tuple[Mapping[str, str], CIMultiDict[str]]] = {}
         self._timeout: httpx.Timeout | None = None
         self._timeouts = aiohttp.ClientTimeout()
         self._url_in: httpx.URL | None = None
         self._url_out = URL()
+        self._stream_timeouts: dict[
+            tuple[int, float | None], tuple[httpx.Timeout | None, aiohttp.ClientTimeout | None]
+        ] = {}
 
     def _merged(self, headers: Mapping[str, str]) -> CIMultiDict[str]:
-        if headers is not self._own:  # targets pass the same cached dict on every call
-            merged = httpx.Headers(self.client.headers)
-            merged.update(headers)
-            self._own, self._headers = headers, CIMultiDict(merged.items())
-        return self._headers
+        # targets pass one of two cached dicts (plain, streaming) on every call
+        own, merged = self._headers.get(id(headers), _NO_HEADERS)
+        if own is not headers:
+            full = httpx.Headers(self.client.headers)
+            full.update(headers)
+            merged = CIMultiDict(full.items())
+            if len(self._headers) >= 8:
+                self._headers.clear()
+            self._headers[id(headers)] = (headers, merged)
+        return merged
 
     def _client_timeout(self, timeout: httpx.Timeout) -> aiohttp.ClientTimeout:
         if timeout is not self._timeout:  # the transport's mapping of httpx's timeout phases
@@ -90,6 +105,21 @@ class DirectPost:
                 sock_connect=timeout.connect, sock_read=timeout.read, connect=timeout.pool
             )
         return self._timeouts
+
+    def _stream_timeout(self, timeout: httpx.Timeout, total: float | None) -> aiohttp.ClientTimeout:
+        """The phases of ``timeout`` plus ``total``, never rounded up (aiohttp rounds totals of
+        5 s or more to a whole second by default)."""
+        key = (id(timeout), total)  # targets pass the same Timeout per set of options
+        seen, cached = self._stream_timeouts.get(key, (None, None))
+        if seen is not timeout or cached is None:
+            cached = aiohttp.ClientTimeout(
+                total=total, sock_connect=timeout.connect, sock_read=timeout.read,
+                connect=timeout.pool, ceil_threshold=math.inf,
+            )
+            if len(self._stream_timeouts) >= 64:  # a call deadline makes totals vary
+                self._stream_timeouts.clear()
+            self._stream_timeouts[key] = (timeout, cached)
+        return cached
 
     def _url(self, url: httpx.URL) -> URL:
         if url is not self._url_in:  # targets pass the same parsed URL on every call
@@ -121,30 +151,81 @@ class DirectPost:
                 timeout=self._client_timeout(timeout),
             ) as response:
                 status = response.status
-                declared = response.content_length
-                if declared is not None and declared > limit:
-                    response.close()
-                    raise too_large(limit)
-                encoding = response.headers.get("Content-Encoding")
-                try:
-                    if declared is not None and not encoding:  # the common case: one read
-                        parts = [await response.read()]
-                    else:
-                        decoder = Decoder(encoding, limit)
-                        parts = []
-                        async for raw in response.content.iter_any():
-                            parts += decoder.feed(raw)
-                        parts += decoder.flush()
-                except ProviderError:
-                    response.close()  # drop the connection: the rest is never read
-                    raise
+                body = await _read(response, limit)
         except ProviderError:
             raise
         except Exception:
             assert map_aiohttp_exceptions is not None  # checked by direct_post
             with map_aiohttp_exceptions():  # the transport's mapping, paid only on failure
                 raise
-        body = b"".join(parts)
         if status >= 300:
             return as_response(status, response.raw_headers, body)  # type: ignore[arg-type]
         return Answer(status, body)
+
+    async def stream(
+        self, url: httpx.URL, content: bytes, headers: Mapping[str, str], timeout: httpx.Timeout,
+        total: float | None, limit: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> AsyncGenerator[httpx.Response | str | bytes, None]:
+        """An event stream: first its content coding (a ``str``, ``""`` for none), then the raw
+        body as it arrives; or, when the answer is not a 2xx event stream, only the answer as
+        an ``httpx.Response`` (its body read within ``limit``, for error mapping). All within
+        ``total`` seconds from now; transport errors are httpx's, as for :meth:`post`. Closing
+        the generator releases the connection (or drops it when the body was not read to its
+        end)."""
+        if self.client.is_closed:
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
+        response: aiohttp.ClientResponse | None = None
+        try:
+            try:
+                response = await self._session().request(
+                    "POST",
+                    self._url(url),
+                    headers=self._merged(headers),
+                    data=content,
+                    allow_redirects=False,
+                    auto_decompress=False,
+                    compress=False,
+                    timeout=self._stream_timeout(timeout, total),
+                )
+                rh = response.headers
+                if response.status >= 300 or "text/event-stream" not in rh.get("Content-Type", ""):
+                    yield await self._full(response, limit)
+                    return
+                yield rh.get("Content-Encoding", "")
+                read = response.content.readany
+                while raw := await read():
+                    yield raw
+            except (ProviderError, GeneratorExit):
+                raise
+            except Exception:
+                assert map_aiohttp_exceptions is not None  # checked by direct_post
+                with map_aiohttp_exceptions():
+                    raise
+        finally:
+            if response is not None:
+                response.release()
+
+    async def _full(self, response: aiohttp.ClientResponse, limit: int) -> httpx.Response:
+        body = await _read(response, limit)
+        return as_response(response.status, response.raw_headers, body)  # type: ignore[arg-type]
+
+
+async def _read(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole body, decoded in bounded steps; past ``limit`` the connection is dropped."""
+    declared = response.content_length
+    if declared is not None and declared > limit:
+        response.close()
+        raise too_large(limit)
+    encoding = response.headers.get("Content-Encoding")
+    try:
+        if declared is not None and not encoding:  # the common case: one read
+            return await response.read()
+        decoder = Decoder(encoding, limit)
+        parts: list[bytes] = []
+        async for raw in response.content.iter_any():
+            parts += decoder.feed(raw)
+        parts += decoder.flush()
+    except ProviderError:
+        response.close()  # drop the connection: the rest is never read
+        raise
+    return b"".join(parts)

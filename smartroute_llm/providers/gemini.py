@@ -217,7 +217,7 @@ class StreamState(StreamText):
         self.calls = 0
 
     def feed(self, event: str, data: str) -> list[ChatChunk]:
-        if not data.strip():
+        if not data or data.isspace():
             return []
         try:
             obj = json.loads(data)

@@ -274,7 +274,7 @@ class StreamState(StreamText):
         if data.startswith("[DONE]"):
             self.done = True
             return []
-        if not data.strip():
+        if not data or data.isspace():
             return []
         try:
             obj = json.loads(data)
