@@ -146,7 +146,6 @@ async def _llamaindex(base: str) -> tuple[Call, Callable[[], Awaitable[None]]]:
 
 
 def _litellm_router(base: str) -> Any:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network fetch
     import litellm
 
     litellm.telemetry = False
@@ -158,6 +157,7 @@ def _litellm_router(base: str) -> Any:
 
 
 async def _litellm(base: str) -> tuple[Call, Callable[[], Awaitable[None]]]:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network fetch at import
     router = _litellm_router(base)
 
     async def call() -> object:
@@ -171,6 +171,7 @@ async def _litellm(base: str) -> tuple[Call, Callable[[], Awaitable[None]]]:
 
 
 async def _chat_litellm_router(base: str) -> tuple[Call, Callable[[], Awaitable[None]]]:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     try:
         from langchain_litellm import ChatLiteLLMRouter
     except ImportError:
