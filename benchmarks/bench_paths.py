@@ -190,17 +190,20 @@ async def _chat_litellm_router(base: str) -> tuple[Call, Callable[[], Awaitable[
     return call, close
 
 
-def _planner(candidates: int, what: str) -> Callable[[], object]:
+def _planner(candidates: int, words: int, plan: bool) -> Callable[[], object]:
+    """plan() (or to_request() alone) on one user message: ``words`` words of bench_plan's
+    prompt, or the HTTP rows' message for 0. The request is built from the messages each call,
+    as achat does."""
     sys.path.insert(0, str(HERE))
     from bench_plan import fleet, prompt
 
     from smartroute_llm import Router, RoutingPolicy, to_request
 
-    text = prompt(100)
-    if what == "to_request":
-        return lambda: to_request(text)
+    messages = [{"role": "user", "content": prompt(words)}] if words else MESSAGES
+    if not plan:
+        return lambda: to_request(messages)
     router = Router(fleet(candidates), RoutingPolicy.balanced())
-    return lambda: router.plan(text)  # the request built from the prompt each call, as achat does
+    return lambda: router.plan(messages)
 
 
 HTTP_PATHS: dict[str, Callable[[str], Awaitable[tuple[Call, Callable[[], Awaitable[None]]]]]] = {
@@ -214,10 +217,12 @@ HTTP_PATHS: dict[str, Callable[[str], Awaitable[tuple[Call, Callable[[], Awaitab
     "litellm": _litellm,
     "chat_litellm_router": _chat_litellm_router,
 }
+# in-process paths: (candidates, prompt words, plan or to_request alone, a 1/k of the calls)
 PLAN_PATHS = {
-    "plan3": (3, "plan"),
-    "plan1000": (1000, "plan"),
-    "to_request": (3, "to_request"),
+    "plan3": (3, 100, True, 1),
+    "plan3_short": (3, 0, True, 1),
+    "plan1000": (1000, 100, True, 10),
+    "to_request": (3, 100, False, 1),
 }
 BASELINE_PATHS = ("litellm", "chat_litellm_router")
 
@@ -250,23 +255,34 @@ async def _run_http(path: str, n: int, base: str, concs: list[int]) -> list[floa
     return cpu
 
 
-def _run_plan(path: str, n: int) -> list[float]:
-    fn = _planner(*PLAN_PATHS[path])
-    for _ in range(5):
-        fn()
-    mark()
-    t0 = time.process_time()
-    for _ in range(n):
-        fn()
-    cpu = time.process_time() - t0
-    mark()
-    return [cpu]
+def plan_calls(path: str, n: int) -> int:
+    return max(1, n // PLAN_PATHS[path][3])
 
 
-def client(path: str, n: int, base: str, concs: list[int]) -> None:
-    """N calls of one path at each concurrency, between markers; prints CPU seconds."""
-    run = _run_plan(path, n) if path in PLAN_PATHS else asyncio.run(_run_http(path, n, base, concs))
-    print(json.dumps({"cpu_s": run}), flush=True)
+def _run_plans(paths: list[str], n: int) -> list[float]:
+    """Each in-process path in turn (all built first), between markers."""
+    fns = [_planner(*PLAN_PATHS[p][:3]) for p in paths]
+    cpu = []
+    for path, fn in zip(paths, fns, strict=True):
+        for _ in range(5):
+            fn()
+        mark()
+        t0 = time.process_time()
+        for _ in range(plan_calls(path, n)):
+            fn()
+        cpu.append(time.process_time() - t0)
+        mark()
+    return cpu
+
+
+def client(spec: str, n: int, base: str, concs: list[int]) -> None:
+    """N calls of one HTTP path at each concurrency, or of each in-process path of
+    ``plans:a,b``, between markers; prints the CPU seconds of each run."""
+    if spec.startswith("plans:"):
+        cpu = _run_plans(spec[6:].split(","), n)
+    else:
+        cpu = asyncio.run(_run_http(spec, n, base, concs))
+    print(json.dumps({"cpu_s": cpu}), flush=True)
 
 
 def serve() -> None:
@@ -294,9 +310,10 @@ ROWS = [
     Row("raw aiohttp POST (the floor)", "aiohttp"),
     Row("Router.achat, 3 targets", "routed"),
     Row("Router.achat, ttft limit", "routed_ttft", versus="routed"),
-    Row("Router.plan(), 3 candidates", "plan3", http=False, per="plan"),
-    Row("Router.plan(), 1,000 candidates", "plan1000", http=False, per="plan"),
-    Row("to_request, 100 words", "to_request", http=False, per="call"),
+    Row("Router.plan(), 3 cand., 100 words", "plan3", http=False, per="plan"),
+    Row("Router.plan(), 3 cand., 5 words", "plan3_short", http=False, per="plan"),
+    Row("Router.plan(), 1,000 cand., 100 w.", "plan1000", http=False, per="plan"),
+    Row("to_request alone, 100 words", "to_request", http=False, per="call"),
     Row("raw aiohttp SSE, 50 chunks", "aiohttp_sse"),
     Row("Router.astream, 50 chunks", "astream", versus="aiohttp_sse"),
     Row("SmartRouterChatModel.ainvoke", "langchain", versus="routed"),
@@ -349,8 +366,8 @@ class Runner:
             return self.baseline_python
         return sys.executable
 
-    def _cmd(self, path: str, n: int, concs: list[int]) -> list[str]:
-        return [self.python(path), str(Path(__file__).resolve()), "--client", path, str(n),
+    def _cmd(self, spec: str, n: int, concs: list[int]) -> list[str]:
+        return [self.python(spec), str(Path(__file__).resolve()), "--client", spec, str(n),
                 self.base, ",".join(map(str, concs))]
 
     def _env(self) -> dict[str, str]:
@@ -369,42 +386,45 @@ class Runner:
         return subprocess.run([self.python(path), "-c", probe], capture_output=True,
                               env=self._env()).returncode == 0
 
-    def _callgrind(self, path: str, n: int, concs: list[int], markers: bool) -> Path:
+    def _callgrind(self, spec: str, n: int, concs: list[int], markers: bool) -> Path:
         out = Path(tempfile.mkdtemp(dir=self.tmp)) / "callgrind.out"
         cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
         if markers:
             cmd.append("--dump-before=getppid")
-        proc = subprocess.run([*cmd, *self._cmd(path, n, concs)], capture_output=True,
+        proc = subprocess.run([*cmd, *self._cmd(spec, n, concs)], capture_output=True,
                               text=True, env=self._env())
         if proc.returncode != 0:
-            raise RuntimeError(f"{path} n={n} c={concs} failed:\n{proc.stderr[-3000:]}")
-        if not markers:
-            (out.parent / "collected").write_text(str(_collected(proc.stderr)))
+            raise RuntimeError(f"{spec} n={n} c={concs} failed:\n{proc.stderr[-3000:]}")
+        (out.parent / "collected").write_text(str(_collected(proc.stderr)))
         return out
 
-    def instructions(self, path: str, n: int, concs: list[int]) -> list[float]:
-        """Instructions per call at each concurrency: the counts between the markers around
-        the N calls (one run), or with ``n_vs_zero`` (N calls - 0 calls) / N (two runs each)."""
-        if not self.n_vs_zero:
-            return [c / n for c in measured_segments(
-                segment_counts(self._callgrind(path, n, concs, True)), len(concs))]
-        per = []
-        for conc in concs:
-            zero, full = (int((self._callgrind(path, k, [conc], False).parent / "collected")
-                              .read_text()) for k in (0, n))
-            per.append((full - zero) / n)
-        return per
+    def _collected(self, spec: str, n: int, concs: list[int]) -> int:
+        return int((self._callgrind(spec, n, concs, False).parent / "collected").read_text())
 
-    def cpu_us(self, path: str, n: int, concs: list[int], repeats: int) -> list[float]:
-        """CPU microseconds per call at each concurrency, best of ``repeats`` plain runs."""
-        best = [float("inf")] * len(concs)
+    def instructions(self, spec: str, n: int, concs: list[int]) -> list[int]:
+        """Instructions of each measured run (one per concurrency, or per path of a
+        ``plans:`` spec): counted between the markers around its calls in one process, or with
+        ``n_vs_zero`` as a process making N calls less one making none."""
+        if spec.startswith("plans:"):
+            subs = [(f"plans:{p}", concs) for p in spec[6:].split(",")]
+        else:
+            subs = [(spec, [c]) for c in concs]
+        if not self.n_vs_zero:
+            counts = segment_counts(self._callgrind(spec, n, concs, True))
+            return measured_segments(counts, len(subs))
+        return [self._collected(s, n, c) - self._collected(s, 0, c) for s, c in subs]
+
+    def cpu_seconds(self, spec: str, n: int, concs: list[int], repeats: int) -> list[float]:
+        """CPU seconds of each measured run, best of ``repeats`` plain processes."""
+        best: list[float] | None = None
         for _ in range(repeats):
-            proc = subprocess.run(self._cmd(path, n, concs), capture_output=True, text=True,
+            proc = subprocess.run(self._cmd(spec, n, concs), capture_output=True, text=True,
                                   env=self._env())
             if proc.returncode != 0:
-                raise RuntimeError(f"{path} (cpu) c={concs} failed:\n{proc.stderr[-3000:]}")
+                raise RuntimeError(f"{spec} (cpu) c={concs} failed:\n{proc.stderr[-3000:]}")
             cpu = json.loads(proc.stdout.splitlines()[-1])["cpu_s"]
-            best = [min(b, c / n * 1e6) for b, c in zip(best, cpu, strict=True)]
+            best = cpu if best is None else [min(b, c) for b, c in zip(best, cpu, strict=True)]
+        assert best is not None
         return best
 
 
@@ -417,22 +437,31 @@ class Result:
 Results = dict[tuple[str, int], "Result | str"]
 
 
-def _measure_row(runner: Runner, row: Row, concs: list[int], n_instr: int, n_cpu: int,
-                 n_plan: int, repeats: int) -> Results:
-    if not runner.available(row.path):
-        return {(row.path, c): "not installed" for c in concs}
+def _measure(runner: Runner, rows: list[Row], concs: list[int], n_instr: int, n_cpu: int,
+             n_plan: int, repeats: int) -> Results:
+    """One HTTP row at each concurrency, or all the in-process rows, in one client process
+    (under callgrind, then plain for CPU time)."""
     t0 = time.monotonic()
-    if row.http:
+    if not runner.available(rows[0].path):
+        return {(rows[0].path, c): "not installed" for c in concs}
+    if rows[0].http:
         step = math.lcm(*concs)
         n, nc = max(step, n_instr - n_instr % step), max(step, n_cpu - n_cpu % step)
+        keys = [(rows[0].path, c) for c in concs]
+        instr = [i / n for i in runner.instructions(rows[0].path, n, concs)]
+        cpu = [c / nc * 1e6 for c in runner.cpu_seconds(rows[0].path, nc, concs, repeats)]
     else:
-        concs = [1]
-        n = n_plan // 10 if row.path == "plan1000" else n_plan
-        nc = n * 10
-    instr = runner.instructions(row.path, n, concs)
-    cpu = runner.cpu_us(row.path, nc, concs, repeats)
-    print(f"  measured {row.path} in {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
-    return {(row.path, c): Result(i, u) for c, i, u in zip(concs, instr, cpu, strict=True)}
+        paths = [r.path for r in rows]
+        spec = "plans:" + ",".join(paths)
+        keys = [(p, 1) for p in paths]
+        instr = [i / plan_calls(p, n_plan) for p, i in
+                 zip(paths, runner.instructions(spec, n_plan, [1]), strict=True)]
+        cpu = [c / plan_calls(p, n_plan * 10) * 1e6 for p, c in
+               zip(paths, runner.cpu_seconds(spec, n_plan * 10, [1], repeats), strict=True)]
+    figures = ", ".join(f"{p} c={c}: {i / 1000:,.0f}k instr, {u:,.1f} µs"
+                        for (p, c), i, u in zip(keys, instr, cpu, strict=True))
+    print(f"  measured in {time.monotonic() - t0:.0f} s: {figures}", file=sys.stderr, flush=True)
+    return {k: Result(i, u) for k, i, u in zip(keys, instr, cpu, strict=True)}
 
 
 def main() -> None:
@@ -488,8 +517,11 @@ def main() -> None:
         base = server.stdout.readline().split("OpenAI base_url=")[1].split()[0]
         with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(args.jobs) as pool:
             runner = Runner(base, args.baseline_python, Path(tmp), args.n_vs_zero)
-            for part in pool.map(lambda row: _measure_row(runner, row, args.concurrency, n_instr,
-                                                          n_cpu, n_plan, repeats), rows):
+            # the slowest first (their imports are the heaviest), so parallel jobs end together
+            groups = [[r] for r in rows[::-1] if r.http] + [[r for r in rows if not r.http]]
+            for part in pool.map(lambda group: _measure(runner, group, args.concurrency, n_instr,
+                                                        n_cpu, n_plan, repeats),
+                                 [g for g in groups if g]):
                 results.update(part)
     finally:
         server.send_signal(signal.SIGINT)
