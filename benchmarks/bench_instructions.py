@@ -13,6 +13,9 @@ makes the calls; on a 2-core machine the server's cost per request competes with
 Each run is repeated with N=0; the difference divided by N is instructions per request, free of
 interpreter start-up and imports. Target: routed <= 1.3x raw at concurrency 1.
 
+Every hot path of issue #16 (plan, streams, TTFT limits, the LangChain and LlamaIndex wrappers,
+LiteLLM) side by side against the raw aiohttp floor: ``benchmarks/bench_paths.py``.
+
     python benchmarks/bench_instructions.py [--requests 256] [--concurrency 1 32 256] [--server]
     # needs valgrind
 """
