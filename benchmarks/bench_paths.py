@@ -151,6 +151,72 @@ async def _llamaindex(base: str) -> tuple[Call, Callable[[], Awaitable[None]]]:
     return call, router.aclose
 
 
+async def _langchain_floor(base: str) -> tuple[Call, Callable[[], Awaitable[None]]]:
+    """LangChain's own cost of one ``ainvoke`` (run manager, callbacks, message output): a chat
+    model that returns a fixed AIMessage, no routing and no HTTP."""
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import AIMessage, HumanMessage
+    from langchain_core.outputs import ChatGeneration, ChatResult
+
+    class Fixed(BaseChatModel):
+        @property
+        def _llm_type(self) -> str:
+            return "fixed"
+
+        def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None,
+                      **kw: Any) -> ChatResult:
+            return ChatResult(generations=[ChatGeneration(message=AIMessage(ANSWER))])
+
+        async def _agenerate(self, messages: Any, stop: Any = None, run_manager: Any = None,
+                             **kw: Any) -> ChatResult:  # no thread hop, as a native model
+            return self._generate(messages)
+
+    chat = Fixed()
+    messages = [HumanMessage(content=m["content"]) for m in MESSAGES]
+
+    async def call() -> object:
+        return (await chat.ainvoke(messages)).content
+
+    async def close() -> None:
+        pass
+
+    return call, close
+
+
+async def _llamaindex_floor(base: str) -> tuple[Call, Callable[[], Awaitable[None]]]:
+    """LlamaIndex's own cost of one instrumented ``achat`` (span, start/end events): an LLM
+    that returns a fixed message, no routing and no HTTP."""
+    from llama_index.core.base.llms.types import ChatMessage, ChatResponse, LLMMetadata
+    from llama_index.core.llms.callbacks import llm_chat_callback
+    from llama_index.core.llms.custom import CustomLLM
+
+    class Fixed(CustomLLM):
+        @property
+        def metadata(self) -> LLMMetadata:
+            return LLMMetadata(is_chat_model=True)
+
+        @llm_chat_callback()
+        async def achat(self, messages: Any, **kw: Any) -> ChatResponse:
+            return ChatResponse(message=ChatMessage(role="assistant", content=ANSWER))
+
+        def complete(self, *a: Any, **kw: Any) -> Any:
+            raise NotImplementedError
+
+        def stream_complete(self, *a: Any, **kw: Any) -> Any:
+            raise NotImplementedError
+
+    llm = Fixed()
+    messages = [ChatMessage(role=m["role"], content=m["content"]) for m in MESSAGES]
+
+    async def call() -> object:
+        return (await llm.achat(messages)).message.content
+
+    async def close() -> None:
+        pass
+
+    return call, close
+
+
 def _litellm_router(base: str) -> Any:
     import litellm
 
@@ -220,6 +286,8 @@ HTTP_PATHS: dict[str, Callable[[str], Awaitable[tuple[Call, Callable[[], Awaitab
     "astream": _astream,
     "langchain": _langchain,
     "llamaindex": _llamaindex,
+    "langchain_floor": _langchain_floor,
+    "llamaindex_floor": _llamaindex_floor,
     "litellm": _litellm,
     "chat_litellm_router": _chat_litellm_router,
 }
@@ -324,6 +392,8 @@ ROWS = [
     Row("Router.astream, 50 chunks", "astream", versus="aiohttp_sse"),
     Row("SmartRouterChatModel.ainvoke", "langchain", versus="routed"),
     Row("SmartRouterLLM.achat", "llamaindex", versus="routed"),
+    Row("LangChain floor: fixed AIMessage", "langchain_floor", versus="routed"),
+    Row("LlamaIndex floor: fixed achat", "llamaindex_floor", versus="routed"),
     Row("LiteLLM Router.acompletion", "litellm", versus="routed"),
     Row("ChatLiteLLMRouter.ainvoke", "chat_litellm_router", versus="routed"),
 ]

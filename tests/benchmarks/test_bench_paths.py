@@ -80,7 +80,7 @@ def test_in_process_paths_run_in_turn_with_their_share_of_calls() -> None:
 
 @pytest.mark.parametrize(
     "path", ["aiohttp", "routed", "routed_ttft", "aiohttp_sse", "astream", "langchain",
-             "llamaindex"],
+             "llamaindex", "langchain_floor", "llamaindex_floor"],
 )
 async def test_every_smartroute_path_gets_the_whole_answer(path: str) -> None:
     with FakeProvider(record=False, responder=lambda model, body: bp.ANSWER) as fp:
