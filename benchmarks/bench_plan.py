@@ -6,13 +6,25 @@ picking a deployment (``get_available_deployment``) measured in the same run whe
 installed (``pip install 'smartroute-llm[bench]'``).
 
     python benchmarks/bench_plan.py
+    python benchmarks/bench_plan.py --instructions   # callgrind instruction counts (valgrind)
+
+``--instructions`` counts CPU instructions per call with callgrind (deterministic, unlike time
+on a shared machine): each case runs in a fresh interpreter with N calls and again with N=0, and
+the difference divided by N is the cost of one call, free of start-up and imports. Targets:
+``plan()`` <= 80k instructions for 3 candidates and a 100-word prompt, <= 3M for 1,000.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import random
+import re
+import shutil
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -107,7 +119,99 @@ def litellm_pick_us(n: int) -> float | None:
     return median_us(lambda: r.get_available_deployment(model="group", messages=msgs), 0.5)
 
 
+def _case(name: str) -> Callable[[], object]:
+    """One call of an instruction-count case, set up (and warmed) outside the measured loop."""
+    from smartroute_llm.features import analyze
+
+    msgs = [{"role": "user", "content": prompt(100)}]
+    flags = RoutingPolicy.balanced().prefer_fast_for_simple_requests()
+    flags = flags.prefer_quality_for_complex_requests()
+    cases: dict[str, Callable[[], object]] = {}
+    if name == "to_request":
+        return lambda: to_request(msgs)
+    if name == "analyze":
+        req = to_request(msgs)
+        return lambda: analyze(req)
+    n = 1000 if name.endswith("1000") else 3
+    policy = flags if "flags" in name else RoutingPolicy.cheapest() if "cheap" in name else None
+    r = Router(fleet(n), policy)
+    cases["plan"] = lambda: r.plan(msgs)
+    cases["plan_str"] = lambda: r.plan(prompt(100))
+    return cases["plan_str" if name.startswith("plan_str") else "plan"]
+
+
+INSTRUCTION_CASES = {
+    # name: (label, calls)
+    "to_request": ("to_request(messages), 100 words", 2000),
+    "analyze": ("analyze(request), 100 words", 2000),
+    "plan3": ("plan(messages), 3 candidates, balanced", 2000),
+    "plan_str3": ("plan(prompt str), 3 candidates, balanced", 2000),
+    "plan3_flags": ("plan, 3 candidates, balanced+flags", 2000),
+    "plan3_cheap": ("plan, 3 candidates, cheapest", 2000),
+    "plan1000": ("plan, 1,000 candidates, balanced", 100),
+}
+TARGETS = {"plan3": 80_000, "plan1000": 3_000_000}
+
+
+def _child(name: str, n: int) -> None:
+    call = _case(name)
+    for _ in range(20):
+        call()
+    for _ in range(n):
+        call()
+
+
+def _instructions(name: str, n: int, out: str) -> int:
+    proc = subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={out}",
+            sys.executable,
+            __file__,
+            "--child",
+            name,
+            str(n),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"},  # the same dict layouts in both runs
+    )
+    match = re.search(r"Collected : (\d+)", proc.stderr)
+    if proc.returncode != 0 or match is None:
+        raise RuntimeError(f"{name} n={n} failed:\n{proc.stderr[-3000:]}")
+    return int(match.group(1))
+
+
+def instructions(names: list[str]) -> None:
+    if shutil.which("valgrind") is None:
+        sys.exit("valgrind is not installed (Debian: apt-get install valgrind)")
+    print(f"{'case':<44}{'instructions/call':>18}{'target':>12}")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "callgrind.out")
+        for name in names:
+            label, n = INSTRUCTION_CASES[name]
+            per = (_instructions(name, n, out) - _instructions(name, 0, out)) / n
+            target = TARGETS.get(name)
+            mark = f"{target:>12,}" if target else f"{'':>12}"
+            print(f"{label:<44}{per:>18,.0f}{mark}", flush=True)
+
+
 def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--instructions", nargs="*", metavar="CASE", choices=[*INSTRUCTION_CASES],
+                    help="callgrind instructions per call (all cases when none is named)")
+    ap.add_argument("--child", nargs=2, metavar=("CASE", "N"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        _child(args.child[0], int(args.child[1]))
+    elif args.instructions is not None:
+        instructions(args.instructions or list(INSTRUCTION_CASES))
+    else:
+        timings()
+
+
+def timings() -> None:
     short = to_request(prompt(100))
     long = to_request(prompt(10_000))
     policies = {

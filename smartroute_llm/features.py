@@ -49,7 +49,8 @@ def estimate_tokens(text: str, *, exact: bool = False) -> int:
         if enc is not None:
             return len(enc.encode(text, disallowed_special=()))
     if text.isascii():
-        return max(1, round(len(text) / _CHARS_PER_TOKEN))
+        n = round(len(text) / _CHARS_PER_TOKEN)
+        return n if n else 1
     cjk = len(_CJK.findall(text))
     return max(1, round(cjk * _TOKENS_PER_CJK + (len(text) - cjk) / _CHARS_PER_TOKEN))
 
@@ -306,6 +307,11 @@ class HeuristicClassifier:
     scan_chars = 8000
 
     def classify(self, request: ChatRequest, prompt: str) -> Complexity:
+        return self.score(prompt, bool(request.tools), request.needs_json, len(request.messages))
+
+    def score(self, prompt: str, tools: bool, json_: bool, messages: int) -> Complexity:
+        """``classify`` from the few request facts it reads, so it can run after the request
+        was analysed (lazily, see :func:`analyze`)."""
         text = prompt[: self.scan_chars]
         counts = _keyword_counts(text)
         tokens = estimate_tokens(prompt)
@@ -319,9 +325,9 @@ class HeuristicClassifier:
             "task": 1.0 if counts["task"] else 0.0,
             "constraints": _saturate(counts["constraints"] + items / 2),
             "questions": _saturate(max(0, questions - 1)),
-            "tools": 1.0 if request.tools else 0.0,
-            "structured_output": 1.0 if request.needs_json else 0.0,
-            "depth": min(1.0, max(0, len(request.messages) - 2) / 10),
+            "tools": 1.0 if tools else 0.0,
+            "structured_output": 1.0 if json_ else 0.0,
+            "depth": min(1.0, max(0, messages - 2) / 10),
         }
         miss = 1.0
         for w, v in zip(_WEIGHT_VALUES, signals.values(), strict=True):
@@ -365,6 +371,39 @@ class RequestFeatures:
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.output_tokens
 
+    @property
+    def model_quality(self) -> Mapping[str, float] | None:
+        """The classifier's per-model quality, read without classifying when the classifier
+        is the heuristic one (which predicts none)."""
+        c = _stored(self)
+        return None if type(c) is tuple else c.model_quality
+
+    @property
+    def model_cost(self) -> Mapping[str, float] | None:
+        c = _stored(self)
+        return None if type(c) is tuple else c.model_cost
+
+
+# ``complexity`` stays a dataclass field (init, repr, eq, fields() as before), read through a
+# property. :func:`analyze` may store in it, in place of a Complexity, the arguments of a
+# heuristic classification not run yet, ``(classifier, prompt, tools, json, messages)``: most
+# policies never read the complexity of the request they route, so it runs on first read.
+_slot: Any = RequestFeatures.__dict__["complexity"]
+_stored = _slot.__get__
+
+
+def _get_complexity(self: RequestFeatures) -> Complexity:
+    c = _stored(self)
+    if type(c) is tuple:
+        c = c[0].score(*c[1:])
+        _slot.__set__(self, c)
+    return c  # type: ignore[no-any-return]
+
+
+setattr(  # noqa: B010  (mypy keeps seeing the field's type)
+    RequestFeatures, "complexity", property(_get_complexity, _slot.__set__)
+)
+
 
 DEFAULT_OUTPUT_TOKENS = 512
 _PER_MESSAGE_OVERHEAD = 4
@@ -391,37 +430,52 @@ def analyze(
     *,
     default_output_tokens: int = DEFAULT_OUTPUT_TOKENS,
 ) -> RequestFeatures:
-    """Extract :class:`RequestFeatures`; this runs on every routed call, so it stays cheap."""
+    """Extract :class:`RequestFeatures`; this runs on every routed call, so it stays cheap:
+    one pass over the messages, and the heuristic classifier's complexity is only computed
+    when something reads it (a custom classifier runs here, since ranking reads what it
+    predicts and its errors belong to planning)."""
     prompt_tokens = 0
     images = 0
+    depth = 0
     last_user = ""
-    for m in request.messages:
+    messages = request.messages
+    for m in messages:
         content = m.content
-        if isinstance(content, str):
-            prompt_tokens += estimate_tokens(content) + _PER_MESSAGE_OVERHEAD
+        if type(content) is str:
+            text = content
         else:
             text = m.text
-            prompt_tokens += estimate_tokens(text) + _PER_MESSAGE_OVERHEAD
-            n = len(m.images)
-            images += n
+            images += len(m.images)
+        prompt_tokens += estimate_tokens(text) + _PER_MESSAGE_OVERHEAD
         if m.role == "user":
-            last_user = m.text
-        for tc in m.tool_calls:
-            prompt_tokens += 20 + estimate_tokens(_arguments_text(request, m, tc))
+            last_user = text
+            depth += 1
+        if m.tool_calls:
+            for tc in m.tool_calls:
+                prompt_tokens += 20 + estimate_tokens(_arguments_text(request, m, tc))
     prompt_tokens += images * _PER_IMAGE_TOKENS
-    for tool in request.tools:
+    tools = request.tools
+    for tool in tools:
         prompt_tokens += (
             10 + estimate_tokens(tool.description) + 4 * len(tool.parameters.get("properties", ()))
         )
-    complexity = (classifier or DEFAULT_CLASSIFIER).classify(request, last_user)
+    fmt = request.response_format
+    needs_json = fmt is not None and fmt.type != "text"
+    classifier = classifier or DEFAULT_CLASSIFIER
+    complexity: Any
+    if type(classifier) is HeuristicClassifier:
+        complexity = (classifier, last_user, bool(tools), needs_json, len(messages))
+    else:
+        complexity = classifier.classify(request, last_user)
+    out = request.max_output_tokens
     return RequestFeatures(
-        prompt_tokens=prompt_tokens,
-        output_tokens=request.max_output_tokens or default_output_tokens,
-        needs_tools=bool(request.tools) and request.tool_choice != "none",
-        needs_vision=images > 0,
-        needs_json=request.needs_json,
-        depth=sum(1 for m in request.messages if m.role == "user"),
-        complexity=complexity,
-        pinned_model=request.model,
-        requested_output=request.max_output_tokens is not None,
+        prompt_tokens,
+        out or default_output_tokens,
+        bool(tools) and request.tool_choice != "none",
+        images > 0,
+        needs_json,
+        depth,
+        complexity,
+        request.model,
+        out is not None,
     )

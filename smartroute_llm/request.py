@@ -5,12 +5,13 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Iterable, Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from smartroute_llm.errors import RequestValidationError
 
+_M = TypeVar("_M", bound=BaseModel)
 Role = Literal["system", "user", "assistant", "tool"]
 _ROLES = frozenset(("system", "user", "assistant", "tool"))
 
@@ -238,6 +239,10 @@ def to_request(value: RequestLike | None = None, /, **kwargs: Any) -> ChatReques
     The result is checked with :func:`check_request`: this is the edge every routed call
     passes, so input no target could send is refused here, before any target is charged.
     """
+    if not kwargs and _FAST:
+        req = _plain(value)
+        if req is not None:
+            return req
     if kwargs and not _NATIVE.issuperset(kwargs):
         kwargs = from_openai_kwargs(kwargs)
     try:
@@ -261,6 +266,112 @@ def to_request(value: RequestLike | None = None, /, **kwargs: Any) -> ChatReques
         raise _validation_error(exc) from exc
     check_request(req)
     return req
+
+
+# --- the common case, built without validation ------------------------------------------------
+
+_slots = BaseModel.__dict__
+_set_dict = _slots["__dict__"].__set__
+_set_fields = _slots["__pydantic_fields_set__"].__set__
+_set_extra = _slots["__pydantic_extra__"].__set__
+_set_private = _slots["__pydantic_private__"].__set__
+_new = object.__new__
+
+
+def _built(cls: type[_M], values: dict[str, Any], given: set[str]) -> _M:
+    """An instance holding ``values`` (every field, in order), as validation would leave it with
+    ``given`` the fields set by the caller; only for values already known to be valid."""
+    obj = _new(cls)
+    _set_dict(obj, values)
+    _set_fields(obj, given)
+    _set_extra(obj, None)
+    _set_private(obj, None)
+    return obj
+
+
+def _message(role: str, content: str) -> Message:
+    return _built(
+        Message,
+        {"role": role, "content": content, "tool_calls": [], "tool_call_id": None, "name": None},
+        {"role", "content"},
+    )
+
+
+def _request(messages: list[Message]) -> ChatRequest:
+    return _built(
+        ChatRequest,
+        {
+            "messages": messages,
+            "tools": [],
+            "tool_choice": None,
+            "parallel_tool_calls": None,
+            "response_format": None,
+            "max_output_tokens": None,
+            "stop": None,
+            "temperature": None,
+            "top_p": None,
+            "seed": None,
+            "model": None,
+            "metadata": {},
+        },
+        {"messages"},
+    )
+
+
+def _plain(value: Any) -> ChatRequest | None:
+    """A prompt string, or a list of ``{"role", "content": str}`` dicts and Messages, built
+    directly and checked (:func:`check_request`) in the same pass: nothing in them can fail
+    validation, and this is most routed calls. Anything else is left to pydantic (None)."""
+    t = type(value)
+    if t is str:
+        req = _request([_message("user", value)])
+        if not value.isascii():
+            check_request(req)
+        return req
+    if (t is not list and t is not tuple) or not value:
+        return None
+    msgs: list[Message] = []
+    plain = True  # ASCII text only: nothing for check_request to find
+    for m in value:
+        if type(m) is dict:
+            if len(m) != 2:
+                return None
+            role, content = m.get("role"), m.get("content")
+            if type(content) is not str or type(role) is not str or role not in _ROLES:
+                return None
+            if plain and (role == "tool" or not content.isascii()):
+                plain = False
+            msgs.append(_message(role, content))
+        elif isinstance(m, Message):
+            plain = False
+            msgs.append(m)
+        else:
+            return None
+    req = _request(msgs)
+    if not plain:
+        check_request(req)  # after every message was built, as on the validating path
+    return req
+
+
+def _fast_layout_ok() -> bool:
+    """The direct build must give what validation gives (checked once, at import); a pydantic
+    with another instance layout, or a field added to the models, turns the direct build off."""
+    try:
+        want = ChatRequest(messages=[Message(role="user", content="x")])
+        got = _request([_message("user", "x")])
+        return bool(
+            got == want
+            and got.__dict__ == want.__dict__
+            and got.model_fields_set == want.model_fields_set
+            and got.messages[0].model_fields_set == want.messages[0].model_fields_set
+            and got.model_dump() == want.model_dump()
+            and got.model_copy(update={"seed": 1}).seed == 1
+        )
+    except Exception:
+        return False
+
+
+_FAST = _fast_layout_ok()
 
 
 # --- the OpenAI chat-completions shape --------------------------------------------------------

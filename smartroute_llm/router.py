@@ -86,6 +86,7 @@ class Router:
             self.policy, state=self.state, clock=self.clock, feed=self.feedback
         )
         self._rank_text = getattr(self.strategy, "rank_text", None)
+        self._explain = getattr(self.strategy, "explain", None)
         self.breakers = CircuitBreakers(self.policy.circuit, self.state, self.wall_clock)
         # rate limits and budgets: on the store's Redis when it offers one, else in-process
         self.limiter: Limiter | None = None
@@ -171,13 +172,15 @@ class Router:
         are the call's (e.g. ``{"team": "a"}``), which per-key budgets are kept by. ``session`` (or
         ``metadata={"session": ...}``) keeps the calls of one session on one member of a
         deployment group while that member is eligible."""
-        session = kwargs.pop("session", None)
-        ignored = self._foreign_model(kwargs) if "model" in kwargs else None
-        if ignored is not None:
-            kwargs = {k: v for k, v in kwargs.items() if k != "model"}
+        session = ignored = None
+        if kwargs:
+            session = kwargs.pop("session", None)
+            ignored = self._foreign_model(kwargs) if "model" in kwargs else None
+            if ignored is not None:
+                kwargs = {k: v for k, v in kwargs.items() if k != "model"}
         req = to_request(request, **kwargs)
         features = analyze(req, self.classifier)
-        eligible, excluded = self._filter(features, check_tags(tags))
+        eligible, excluded = self._filter(features, None if tags is None else check_tags(tags))
         if not eligible:
             raise NoCandidatesError(excluded)
         if self._rank_text is not None:
@@ -190,11 +193,12 @@ class Router:
         picks = None
         if session is None and req.metadata:
             session = req.metadata.get("session")
-        session = session_key(session)
+        if session is not None:
+            session = session_key(session)
         if self.groups.active:
             candidates, picks = self.groups.arrange(candidates, session)
         plan = RoutingPlan(req, features, self.strategy.name, candidates, excluded, weights)
-        explain = getattr(self.strategy, "explain", None)
+        explain = self._explain
         if explain is not None:
             plan.explanation = explain(candidates)
         if ignored is not None:
@@ -223,8 +227,13 @@ class Router:
         pinned = f.pinned_model
         cap = self.policy.max_cost_per_request
         blocked = self.breakers.blocked()
+        # the common request (nothing pinned, needed or capped) only asks the sizes to fit
+        plain = not (pinned is not None or tools or vision or json_ or cap is not None or blocked)
         for p in self._profiles:
             reason = p.static_exclusion
+            if plain and reason is None and p.context >= need and requested_out <= p.max_output:
+                eligible.append(p)
+                continue
             if reason is None:
                 if pinned is not None and pinned not in (p.name, p.model):
                     reason = f"not the pinned model {pinned!r}"

@@ -256,7 +256,7 @@ class AdaptiveStrategy:
             cterms = [-x for x in costs]
         else:
             cterms = cscores
-        has_pred = features.complexity.model_quality is not None
+        has_pred = features.model_quality is not None
         cls = features.complexity.label
         store, ns = self.store, self.ns
         get = store.get

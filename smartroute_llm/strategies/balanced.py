@@ -77,10 +77,12 @@ class BalancedStrategy:
     def rank(
         self, eligible: list[Profile], features: RequestFeatures
     ) -> tuple[list[Candidate], dict[str, float]]:
-        wq, ws, wc = self._weights(features.complexity.score)
+        weights = self._weights
+        # fixed weights do not read the complexity, which then is never computed
+        wq, ws, wc = weights.fixed or weights(features.complexity.score)
         costs = estimated_costs(eligible, features)
         cscores = cost_scores(costs)
-        per_usd = self._weights.per_usd
+        per_usd = weights.per_usd
         if per_usd:
             out = []
             for p, est, c in zip(eligible, costs, cscores, strict=True):
@@ -89,11 +91,11 @@ class BalancedStrategy:
                 out.append(Candidate(p, score, q, p.speed, c, est))
             out.sort(key=_by_score, reverse=True)
             return out, {"quality": wq, "speed": ws, "usd_penalty": wq * per_usd}
-        if features.complexity.model_quality is None:
-            out = [
-                Candidate(p, wq * p.quality + ws * p.speed + wc * c, p.quality, p.speed, c, est)
-                for p, est, c in zip(eligible, costs, cscores, strict=True)
-            ]
+        if features.model_quality is None:
+            out = []
+            for p, est, c in zip(eligible, costs, cscores, strict=True):
+                q, s = p.quality, p.speed
+                out.append(Candidate(p, wq * q + ws * s + wc * c, q, s, c, est))
         else:
             out = []
             for p, est, c in zip(eligible, costs, cscores, strict=True):

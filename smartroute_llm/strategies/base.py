@@ -31,10 +31,12 @@ def estimated_costs(eligible: list[Profile], features: RequestFeatures) -> list[
     task and model, and the price list cannot see it)."""
     pt = features.prompt_tokens
     ot = features.output_tokens
-    mc = features.complexity.model_cost
-    if mc is None or features.requested_output:
-        return [p.in_price * pt + p.out_price * ot for p in eligible]
+    mc = features.model_cost
     out = []
+    if mc is None or features.requested_output:
+        for p in eligible:
+            out.append(p.in_price * pt + p.out_price * ot)
+        return out
     for p in eligible:
         c = mc.get(p.name)
         if c is None:
@@ -46,17 +48,27 @@ def estimated_costs(eligible: list[Profile], features: RequestFeatures) -> list[
 def cost_scores(costs: list[float]) -> list[float]:
     """1 for the cheapest, 0 for the dearest, log-scaled between (prices span decades)."""
     log, floor = math.log, _FLOOR
-    logs = [log(c + floor) for c in costs]
-    lo = min(logs)
-    span = max(logs) - lo
+    logs = []
+    for c in costs:  # loops, not comprehensions or min/max: this runs on every call
+        logs.append(log(c + floor))
+    lo = hi = logs[0]
+    for x in logs:
+        if x < lo:
+            lo = x
+        elif x > hi:
+            hi = x
+    span = hi - lo
     if span <= 1e-12:
         return [1.0] * len(costs)
     inv = 1.0 / span
-    return [1.0 - (x - lo) * inv for x in logs]
+    out = []
+    for x in logs:
+        out.append(1.0 - (x - lo) * inv)
+    return out
 
 
 def predicted_quality(p: Profile, features: RequestFeatures) -> float:
-    mq = features.complexity.model_quality
+    mq = features.model_quality
     if mq is None:
         return p.quality
     q = mq.get(p.name)

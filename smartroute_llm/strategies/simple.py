@@ -25,7 +25,7 @@ Ranked = tuple[list[Candidate], dict[str, float]]
 def _components(eligible: list[Profile], features: RequestFeatures) -> list[Candidate]:
     costs = estimated_costs(eligible, features)
     scores = cost_scores(costs)
-    if features.complexity.model_quality is None:
+    if features.model_quality is None:
         return [
             Candidate(p, 0.0, p.quality, p.speed, c, est)
             for p, est, c in zip(eligible, costs, scores, strict=True)
