@@ -123,7 +123,8 @@ def _case(name: str) -> Callable[[], object]:
     """One call of an instruction-count case, set up (and warmed) outside the measured loop."""
     from smartroute_llm.features import analyze
 
-    msgs = [{"role": "user", "content": prompt(100)}]
+    text = prompt(100)
+    msgs = [{"role": "user", "content": text}]
     flags = RoutingPolicy.balanced().prefer_fast_for_simple_requests()
     flags = flags.prefer_quality_for_complex_requests()
     cases: dict[str, Callable[[], object]] = {}
@@ -136,7 +137,7 @@ def _case(name: str) -> Callable[[], object]:
     policy = flags if "flags" in name else RoutingPolicy.cheapest() if "cheap" in name else None
     r = Router(fleet(n), policy)
     cases["plan"] = lambda: r.plan(msgs)
-    cases["plan_str"] = lambda: r.plan(prompt(100))
+    cases["plan_str"] = lambda: r.plan(text)
     return cases["plan_str" if name.startswith("plan_str") else "plan"]
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from smartroute_llm import pricing
 from smartroute_llm.capability import SPEED_SCORE, ProviderCapability
-from smartroute_llm.decision import ExcludedSummary, ScoredSummary, trusted
+from smartroute_llm.decision import ExcludedSummary, ScoredSummary
 from smartroute_llm.features import RequestFeatures
-from smartroute_llm.request import ChatRequest
+from smartroute_llm.request import ChatRequest, built
 from smartroute_llm.target import Target
 
 
@@ -217,14 +217,16 @@ class RoutingPlan:
         return len(self.candidates)
 
     def summary(self, top: int = 10) -> tuple[list[ScoredSummary], list[ExcludedSummary]]:
-        scored = [
-            trusted(ScoredSummary, target=c.name, model=c.model, score=c.score, parts=c.parts)
-            for c in self.candidates[:top]
-        ]
-        excluded = [
-            trusted(ExcludedSummary, target=e.target, model=e.model, reason=e.reason)
-            for e in self.excluded[:top]
-        ]
+        # every routed call builds these for its decision: built directly, in plain loops
+        scored = []
+        for c in self.candidates[:top]:
+            p = c.profile
+            values = {"target": p.name, "model": p.model, "score": c.score, "parts": c.parts}
+            scored.append(built(ScoredSummary, values, {"target", "model", "score", "parts"}))
+        excluded = []
+        for e in self.excluded[:top]:
+            values = {"target": e.target, "model": e.model, "reason": e.reason}
+            excluded.append(built(ExcludedSummary, values, {"target", "model", "reason"}))
         return scored, excluded
 
     def explain(self, top: int = 10) -> str:

@@ -278,9 +278,12 @@ _set_private = _slots["__pydantic_private__"].__set__
 _new = object.__new__
 
 
-def _built(cls: type[_M], values: dict[str, Any], given: set[str]) -> _M:
+def built(cls: type[_M], values: dict[str, Any], given: set[str]) -> _M:
     """An instance holding ``values`` (every field, in order), as validation would leave it with
-    ``given`` the fields set by the caller; only for values already known to be valid."""
+    ``given`` the fields set by the caller; only for values already known to be valid (the
+    router's own, on every call). ``model_construct`` when the layout check failed."""
+    if not _FAST:
+        return cls.model_construct(given, **values)
     obj = _new(cls)
     _set_dict(obj, values)
     _set_fields(obj, given)
@@ -290,7 +293,7 @@ def _built(cls: type[_M], values: dict[str, Any], given: set[str]) -> _M:
 
 
 def _message(role: str, content: str) -> Message:
-    return _built(
+    return built(
         Message,
         {"role": role, "content": content, "tool_calls": [], "tool_call_id": None, "name": None},
         {"role", "content"},
@@ -298,7 +301,7 @@ def _message(role: str, content: str) -> Message:
 
 
 def _request(messages: list[Message]) -> ChatRequest:
-    return _built(
+    return built(
         ChatRequest,
         {
             "messages": messages,
@@ -371,6 +374,7 @@ def _fast_layout_ok() -> bool:
         return False
 
 
+_FAST = True  # while checking
 _FAST = _fast_layout_ok()
 
 

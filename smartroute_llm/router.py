@@ -197,7 +197,7 @@ class Router:
             session = session_key(session)
         if self.groups.active:
             candidates, picks = self.groups.arrange(candidates, session)
-        plan = RoutingPlan(req, features, self.strategy.name, candidates, excluded, weights)
+        plan = RoutingPlan(req, features, self.strategy.name, candidates, excluded, weights, {})
         explain = self._explain
         if explain is not None:
             plan.explanation = explain(candidates)

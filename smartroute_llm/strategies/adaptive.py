@@ -77,7 +77,7 @@ from smartroute_llm.strategies.adaptive_state import (
     checked_records,
 )
 from smartroute_llm.strategies.balanced import BalancedWeightsFn
-from smartroute_llm.strategies.base import cost_scores, estimated_costs, predicted_quality
+from smartroute_llm.strategies.base import cost_terms, predicted_quality
 from smartroute_llm.strategies.clusters import PromptContexts
 from smartroute_llm.strategies.feed import LearningFeed, OutcomeLike
 
@@ -247,8 +247,7 @@ class AdaptiveStrategy:
         if prompt is not None and self._use_clusters:
             ctx = self.contexts.assign(prompt)
         wq, ws, wc = self._weights(features.complexity.score)
-        costs = estimated_costs(eligible, features)
-        cscores = cost_scores(costs)
+        costs, cscores = cost_terms(eligible, features)
         per_usd = self._weights.per_usd
         if per_usd:
             # willingness to pay: the cost term is linear in dollars, as in BALANCED

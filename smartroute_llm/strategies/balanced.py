@@ -25,7 +25,7 @@ from operator import attrgetter
 from smartroute_llm.features import RequestFeatures
 from smartroute_llm.plan import Candidate, Profile
 from smartroute_llm.policy import RoutingPolicy
-from smartroute_llm.strategies.base import cost_scores, estimated_costs, predicted_quality
+from smartroute_llm.strategies.base import cost_terms, predicted_quality
 
 _by_score = attrgetter("score")
 
@@ -80,8 +80,7 @@ class BalancedStrategy:
         weights = self._weights
         # fixed weights do not read the complexity, which then is never computed
         wq, ws, wc = weights.fixed or weights(features.complexity.score)
-        costs = estimated_costs(eligible, features)
-        cscores = cost_scores(costs)
+        costs, cscores = cost_terms(eligible, features)
         per_usd = weights.per_usd
         if per_usd:
             out = []

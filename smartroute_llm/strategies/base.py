@@ -25,46 +25,46 @@ class Strategy(Protocol):
 _FLOOR = 1e-12  # keeps free models finite on the log scale
 
 
-def estimated_costs(eligible: list[Profile], features: RequestFeatures) -> list[float]:
-    """USD of this request on each profile: prompt tokens x input + output tokens x output,
-    or a trained predictor's per-prompt estimate where it has one (output length varies by
-    task and model, and the price list cannot see it)."""
+def cost_terms(
+    eligible: list[Profile], features: RequestFeatures
+) -> tuple[list[float], list[float]]:
+    """Each profile's USD for this request and its cost score, in one pass (it runs on every
+    call, so loops rather than comprehensions or min/max).
+
+    USD: prompt tokens x input + output tokens x output, or a trained predictor's per-prompt
+    estimate where it has one (output length varies by task and model, and the price list
+    cannot see it). Score: 1 for the cheapest, 0 for the dearest, log-scaled between (prices
+    span decades)."""
     pt = features.prompt_tokens
     ot = features.output_tokens
-    mc = features.model_cost
-    out = []
-    if mc is None or features.requested_output:
-        for p in eligible:
-            out.append(p.in_price * pt + p.out_price * ot)
-        return out
-    for p in eligible:
-        c = mc.get(p.name)
-        if c is None:
-            c = mc.get(p.model)
-        out.append(p.in_price * pt + p.out_price * ot if c is None else c)
-    return out
-
-
-def cost_scores(costs: list[float]) -> list[float]:
-    """1 for the cheapest, 0 for the dearest, log-scaled between (prices span decades)."""
+    mc = None if features.requested_output else features.model_cost
     log, floor = math.log, _FLOOR
+    costs: list[float] = []
     logs = []
-    for c in costs:  # loops, not comprehensions or min/max: this runs on every call
-        logs.append(log(c + floor))
-    lo = hi = logs[0]
-    for x in logs:
+    lo, hi = math.inf, -math.inf
+    for p in eligible:
+        c = None
+        if mc is not None:
+            c = mc.get(p.name)
+            if c is None:
+                c = mc.get(p.model)
+        if c is None:
+            c = p.in_price * pt + p.out_price * ot
+        costs.append(c)
+        x = log(c + floor)
+        logs.append(x)
         if x < lo:
             lo = x
-        elif x > hi:
+        if x > hi:
             hi = x
     span = hi - lo
     if span <= 1e-12:
-        return [1.0] * len(costs)
+        return costs, [1.0] * len(costs)
     inv = 1.0 / span
-    out = []
+    scores = []
     for x in logs:
-        out.append(1.0 - (x - lo) * inv)
-    return out
+        scores.append(1.0 - (x - lo) * inv)
+    return costs, scores
 
 
 def predicted_quality(p: Profile, features: RequestFeatures) -> float:

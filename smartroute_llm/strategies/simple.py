@@ -17,14 +17,13 @@ from operator import attrgetter
 from smartroute_llm.features import RequestFeatures
 from smartroute_llm.plan import Candidate, Profile
 from smartroute_llm.policy import RoutingPolicy
-from smartroute_llm.strategies.base import cost_scores, estimated_costs, predicted_quality
+from smartroute_llm.strategies.base import cost_terms, predicted_quality
 
 Ranked = tuple[list[Candidate], dict[str, float]]
 
 
 def _components(eligible: list[Profile], features: RequestFeatures) -> list[Candidate]:
-    costs = estimated_costs(eligible, features)
-    scores = cost_scores(costs)
+    costs, scores = cost_terms(eligible, features)
     if features.model_quality is None:
         return [
             Candidate(p, 0.0, p.quality, p.speed, c, est)
