@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncGenerator, Mapping
+from typing import Any
 
 import aiohttp
 import httpx
@@ -132,6 +133,23 @@ class DirectPost:
             session = self.transport.client = self.transport.get_client()
         return session
 
+    def _send(
+        self, url: httpx.URL, content: bytes, headers: Mapping[str, str],
+        timeout: aiohttp.ClientTimeout,
+    ) -> Any:
+        """The POST as aiohttp's request context: awaited for a stream, entered for a body.
+        Bodies are passed through as they come (decoded by ``body.py`` within its limits)."""
+        return self._session().request(
+            "POST",
+            self._url(url),
+            headers=self._merged(headers),
+            data=content,
+            allow_redirects=False,
+            auto_decompress=False,
+            compress=False,
+            timeout=timeout,
+        )
+
     async def post(
         self, url: httpx.URL, content: bytes, headers: Mapping[str, str], timeout: httpx.Timeout,
         limit: int = DEFAULT_MAX_RESPONSE_BYTES,
@@ -140,15 +158,8 @@ class DirectPost:
         if self.client.is_closed:
             raise RuntimeError("Cannot send a request, as the client has been closed.")
         try:
-            async with self._session().request(
-                "POST",
-                self._url(url),
-                headers=self._merged(headers),
-                data=content,
-                allow_redirects=False,
-                auto_decompress=False,
-                compress=False,
-                timeout=self._client_timeout(timeout),
+            async with self._send(
+                url, content, headers, self._client_timeout(timeout)
             ) as response:
                 status = response.status
                 body = await _read(response, limit)
@@ -159,7 +170,7 @@ class DirectPost:
             with map_aiohttp_exceptions():  # the transport's mapping, paid only on failure
                 raise
         if status >= 300:
-            return as_response(status, response.raw_headers, body)  # type: ignore[arg-type]
+            return as_response(status, response.raw_headers, body)
         return Answer(status, body)
 
     async def stream(
@@ -177,15 +188,8 @@ class DirectPost:
         response: aiohttp.ClientResponse | None = None
         try:
             try:
-                response = await self._session().request(
-                    "POST",
-                    self._url(url),
-                    headers=self._merged(headers),
-                    data=content,
-                    allow_redirects=False,
-                    auto_decompress=False,
-                    compress=False,
-                    timeout=self._stream_timeout(timeout, total),
+                response = await self._send(
+                    url, content, headers, self._stream_timeout(timeout, total)
                 )
                 rh = response.headers
                 if response.status >= 300 or "text/event-stream" not in rh.get("Content-Type", ""):
