@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -292,33 +292,38 @@ def built(cls: type[_M], values: dict[str, Any], given: set[str]) -> _M:
     return obj
 
 
+class _Defaults:
+    """Every field of ``cls`` in order with its default, read from the model so a field added
+    later is built too (a hand-written list would silently turn the direct build off)."""
+
+    def __init__(self, cls: type[BaseModel]) -> None:
+        self.template: dict[str, Any] = {}
+        self.factories: list[tuple[str, Callable[[], Any]]] = []
+        for name, info in cls.model_fields.items():
+            self.template[name] = None if info.is_required() else info.default
+            if info.default_factory is not None:
+                self.factories.append((name, info.default_factory))  # type: ignore[arg-type]
+
+    def values(self, **given: Any) -> dict[str, Any]:
+        out = self.template.copy()
+        for name, factory in self.factories:
+            out[name] = factory()
+        out.update(given)
+        return out
+
+
+_MESSAGE = _Defaults(Message)
+_REQUEST = _Defaults(ChatRequest)
+_GIVEN_MESSAGE = frozenset({"role", "content"})
+_GIVEN_REQUEST = frozenset({"messages"})
+
+
 def _message(role: str, content: str) -> Message:
-    return built(
-        Message,
-        {"role": role, "content": content, "tool_calls": [], "tool_call_id": None, "name": None},
-        {"role", "content"},
-    )
+    return built(Message, _MESSAGE.values(role=role, content=content), set(_GIVEN_MESSAGE))
 
 
 def _request(messages: list[Message]) -> ChatRequest:
-    return built(
-        ChatRequest,
-        {
-            "messages": messages,
-            "tools": [],
-            "tool_choice": None,
-            "parallel_tool_calls": None,
-            "response_format": None,
-            "max_output_tokens": None,
-            "stop": None,
-            "temperature": None,
-            "top_p": None,
-            "seed": None,
-            "model": None,
-            "metadata": {},
-        },
-        {"messages"},
-    )
+    return built(ChatRequest, _REQUEST.values(messages=messages), set(_GIVEN_REQUEST))
 
 
 def _plain(value: Any) -> ChatRequest | None:

@@ -48,3 +48,16 @@ def test_feedback_by_id_reaches_the_answering_target():
     calls = r.stats()["targets"]
     assert calls["gpt-4o"]["calls"] == {"ok": 1, "error": 0}
     assert calls["claude-3-haiku"]["calls"] == {"ok": 0, "error": 1}
+
+
+async def test_routed_decisions_never_fall_back_to_model_construct(monkeypatch):
+    """``made`` falls back to ``model_construct`` when a field is missing from the router's
+    values (e.g. one added to the model later): correct but slow, so a routed call must not."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("fell back to model_construct")
+
+    monkeypatch.setattr(RoutingDecision, "model_construct", refuse)
+    monkeypatch.setattr(Attempt, "model_construct", refuse)
+    resp = await _router().achat("What is the capital of France?")
+    assert resp.decision is not None and resp.decision.target == "gpt-4o"

@@ -127,3 +127,21 @@ def test_plans_read_the_same_complexity_and_explain_it(policy):
     eager = HeuristicClassifier().classify(plan.request, PROMPT)
     assert plan.features.complexity == eager
     assert f"complexity {eager.score:.2f} ({eager.label})" in plan.explain()
+
+
+def test_the_direct_build_stays_on_and_never_falls_back(monkeypatch):
+    """The direct build turns itself off when it stops matching validation (another pydantic,
+    a new field); a field added to ChatRequest must not do that silently."""
+    from smartroute_llm import request as request_module
+
+    assert request_module._FAST
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("fell back to model_construct")
+
+    monkeypatch.setattr(ChatRequest, "model_construct", refuse)
+    monkeypatch.setattr(Message, "model_construct", refuse)
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+    req = to_request(messages)
+    assert req == _validated(messages)
+    assert req.model_fields_set == {"messages"}
