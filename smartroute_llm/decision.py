@@ -15,11 +15,22 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, Field
 
 from smartroute_llm.errors import ErrorKind, ProviderError
+from smartroute_llm.request import FieldDefaults
 from smartroute_llm.response import Usage
 
 _NO_USAGE = Usage()
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def _defaults(cls: type[BaseModel]) -> FieldDefaults:
+    found = _DEFAULTS.get(cls)
+    if found is None:
+        found = _DEFAULTS[cls] = FieldDefaults(cls)
+    return found
+
+
+_DEFAULTS: dict[type[BaseModel], FieldDefaults] = {}
 
 
 def trusted(cls: type[M], **values: Any) -> M:
@@ -31,18 +42,25 @@ def trusted(cls: type[M], **values: Any) -> M:
 def made(cls: type[M], values: dict[str, Any]) -> M:
     """A model over ``values`` (a fresh dict the model keeps) without validation. This runs
     several times per routed call, where even pydantic's ``model_construct`` (which recomputes
-    defaults and the fields-set per field) is the largest cost; every field should be given.
-    Falls back to ``model_construct`` (which fills in defaults) when some are not, e.g. a field
-    added to the model later, or if pydantic's instance layout is not the one checked at
-    import."""
+    defaults and the fields-set per field) is the largest cost. Fields not given take their
+    defaults and stay out of the fields-set, as validation leaves them (so a field added to a
+    model later keeps its callers on this path). Falls back to ``model_construct`` for names
+    that are not fields, or if pydantic's instance layout is not the one checked at import."""
     keys = _FIELDS.get(cls)
     if keys is None:
         keys = _FIELDS[cls] = set(cls.model_fields)
-    if not _FAST or len(values) != len(keys):
+    if not _FAST:
+        return cls.model_construct(**values)
+    if len(values) == len(keys):
+        given = keys.copy()
+    elif keys.issuperset(values):
+        given = set(values)
+        values = _defaults(cls).values(**values)
+    else:
         return cls.model_construct(**values)
     obj = _new(cls)
     _set_dict(obj, values)
-    _set_fields_set(obj, keys.copy())
+    _set_fields_set(obj, given)
     _set_extra(obj, None)
     _set_private(obj, None)
     return obj

@@ -292,7 +292,7 @@ def built(cls: type[_M], values: dict[str, Any], given: set[str]) -> _M:
     return obj
 
 
-class _Defaults:
+class FieldDefaults:
     """Every field of ``cls`` in order with its default, read from the model so a field added
     later is built too (a hand-written list would silently turn the direct build off)."""
 
@@ -312,8 +312,8 @@ class _Defaults:
         return out
 
 
-_MESSAGE = _Defaults(Message)
-_REQUEST = _Defaults(ChatRequest)
+_MESSAGE = FieldDefaults(Message)
+_REQUEST = FieldDefaults(ChatRequest)
 _GIVEN_MESSAGE = frozenset({"role", "content"})
 _GIVEN_REQUEST = frozenset({"messages"})
 

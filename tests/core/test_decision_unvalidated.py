@@ -61,3 +61,17 @@ async def test_routed_decisions_never_fall_back_to_model_construct(monkeypatch):
     monkeypatch.setattr(Attempt, "model_construct", refuse)
     resp = await _router().achat("What is the capital of France?")
     assert resp.decision is not None and resp.decision.target == "gpt-4o"
+
+
+def test_a_trusted_build_missing_a_field_takes_its_default_without_falling_back(monkeypatch):
+    from smartroute_llm.decision import trusted
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("fell back to model_construct")
+
+    monkeypatch.setattr(ChatResponse, "model_construct", refuse)
+    got = trusted(ChatResponse, text="Paris.", finish_reason="stop")  # the rest left out
+    want = ChatResponse(text="Paris.", finish_reason="stop")
+    assert got == want and got.model_dump() == want.model_dump()
+    assert got.model_fields_set == want.model_fields_set == {"text", "finish_reason"}
+    assert got.tool_calls == [] and got.tool_calls is not trusted(ChatResponse).tool_calls
