@@ -55,9 +55,6 @@ def estimate_tokens(text: str, *, exact: bool = False) -> int:
     return max(1, round(cjk * _TOKENS_PER_CJK + (len(text) - cjk) / _CHARS_PER_TOKEN))
 
 
-# Punctuation becomes spaces so ``str.split`` yields words; cheaper than a word regex.
-_PUNCT = str.maketrans({c: " " for c in "!\"$%&'()*,./:;<=>?@[\\]^_`{|}~\n\t"})
-
 # Keyword signals: one ``str.split`` of the lowercased text and one set intersection against
 # every keyword; phrases are only searched when one of their words is present.
 _KEYWORDS: dict[str, frozenset[str]] = {
@@ -226,14 +223,28 @@ _CJK_TERMS: dict[str, tuple[str, ...]] = {
 _CODE_MARKS = ("```", "#include", "console.log", "=>", "();", "{\n")
 _MATH_EXPR = re.compile(r"\\(?:frac|int|sum|sqrt)|\d\s*[\^*/=+-]\s*\d")
 _LIST_ITEM = re.compile(r"(?m)^\s*(?:\d+[.)、]|[-*•])\s+")
-# Punctuation becomes spaces so ``str.split`` yields words; cheaper than a word regex.
-_PUNCT = str.maketrans({c: " " for c in "!\"$%&'()*,./:;<=>?@[\\]^_`{|}~"})
+# Punctuation becomes spaces so ``split`` yields words; cheaper than a word regex. ASCII text
+# (most prompts) goes through ``bytes.translate``, a table lookup per byte, where
+# ``str.translate`` calls into its mapping per character; the C0 separators that ``str.split``
+# (but not ``bytes.split``) treats as whitespace become spaces too, so both split alike.
+_PUNCT_CHARS = "!\"$%&'()*,./:;<=>?@[\\]^_`{|}~"
+_PUNCT = str.maketrans({c: " " for c in _PUNCT_CHARS})
+_PUNCT_ASCII = bytes.maketrans(
+    (_PUNCT_CHARS + "\x1c\x1d\x1e\x1f").encode(), b" " * (len(_PUNCT_CHARS) + 4)
+)
+_ALL_WORDS_ASCII = {w.encode(): w for w in _ALL_WORDS if w.isascii()}
 
 
 def _keyword_counts(text: str) -> dict[str, float]:
     low = text.lower()
     counts = {"code": 0.0, "math": 0.0, "reasoning": 0.0, "task": 0.0, "constraints": 0.0}
-    for word in _ALL_WORDS.intersection(low.translate(_PUNCT).split()):
+    ascii_ = text.isascii()
+    if ascii_:
+        found = _ALL_WORDS_ASCII.keys() & low.encode().translate(_PUNCT_ASCII).split()
+        words = [_ALL_WORDS_ASCII[w] for w in found] if found else ()
+    else:
+        words = _ALL_WORDS.intersection(low.translate(_PUNCT).split())  # type: ignore[assignment]
+    for word in words:
         cat = _CATEGORY.get(word)
         if cat is not None:
             counts[cat] += 1
@@ -244,7 +255,7 @@ def _keyword_counts(text: str) -> dict[str, float]:
         counts["code"] += sum(1 for m in _CODE_MARKS if m in low)
     if "=" in text or "^" in text or "\\" in text or "+" in text:
         counts["math"] += 0.5 * len(_MATH_EXPR.findall(text, 0, 2000))  # "2+2" is half a cue
-    if not text.isascii():
+    if not ascii_:
         for cat, terms in _CJK_TERMS.items():
             counts[cat] += sum(1 for t in terms if t in text)
     return counts
@@ -268,6 +279,10 @@ SIGNAL_WEIGHTS: dict[str, float] = {
     "depth": 0.2,
 }
 _WEIGHT_VALUES = tuple(SIGNAL_WEIGHTS.values())  # in the order classify() builds its signals
+(
+    _W_LENGTH, _W_CODE, _W_MATH, _W_REASONING, _W_TASK, _W_CONSTRAINTS, _W_QUESTIONS, _W_TOOLS,
+    _W_STRUCTURED, _W_DEPTH,
+) = _WEIGHT_VALUES
 SIMPLE_BELOW = 0.2
 COMPLEX_FROM = 0.45
 
@@ -317,22 +332,50 @@ class HeuristicClassifier:
         tokens = estimate_tokens(prompt)
         questions = text.count("?") + text.count("？")
         items = len(_LIST_ITEM.findall(text)) if "\n" in text else 0
+        length = min(1.0, math.log1p(tokens / 40.0) / _LOG_LONG)
+        code = _saturate(counts["code"])
+        math_ = _saturate(counts["math"])
+        reasoning = _saturate(counts["reasoning"])
+        task = 1.0 if counts["task"] else 0.0
+        constraints = _saturate(counts["constraints"] + items / 2)
+        asked = _saturate(questions - 1) if questions > 1 else 0.0
+        depth = min(1.0, (messages - 2) / 10) if messages > 2 else 0.0
+        # the noisy-OR in SIGNAL_WEIGHTS' order; a zero signal's factor is exactly 1.0, so
+        # leaving it out gives the same float
+        miss = 1.0
+        if length:
+            miss *= 1.0 - _W_LENGTH * length
+        if code:
+            miss *= 1.0 - _W_CODE * code
+        if math_:
+            miss *= 1.0 - _W_MATH * math_
+        if reasoning:
+            miss *= 1.0 - _W_REASONING * reasoning
+        if task:
+            miss *= 1.0 - _W_TASK * task
+        if constraints:
+            miss *= 1.0 - _W_CONSTRAINTS * constraints
+        if asked:
+            miss *= 1.0 - _W_QUESTIONS * asked
+        if tools:
+            miss *= 1.0 - _W_TOOLS
+        if json_:
+            miss *= 1.0 - _W_STRUCTURED
+        if depth:
+            miss *= 1.0 - _W_DEPTH * depth
+        score = 1.0 - miss
         signals = {
-            "length": min(1.0, math.log1p(tokens / 40.0) / _LOG_LONG),
-            "code": _saturate(counts["code"]),
-            "math": _saturate(counts["math"]),
-            "reasoning": _saturate(counts["reasoning"]),
-            "task": 1.0 if counts["task"] else 0.0,
-            "constraints": _saturate(counts["constraints"] + items / 2),
-            "questions": _saturate(max(0, questions - 1)),
+            "length": length,
+            "code": code,
+            "math": math_,
+            "reasoning": reasoning,
+            "task": task,
+            "constraints": constraints,
+            "questions": asked,
             "tools": 1.0 if tools else 0.0,
             "structured_output": 1.0 if json_ else 0.0,
-            "depth": min(1.0, max(0, messages - 2) / 10),
+            "depth": depth,
         }
-        miss = 1.0
-        for w, v in zip(_WEIGHT_VALUES, signals.values(), strict=True):
-            miss *= 1.0 - w * v
-        score = 1.0 - miss
         return Complexity(score, complexity_class(score), signals)
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import math
 import os
@@ -44,7 +43,7 @@ from pydantic import SecretStr
 from smartroute_llm import catalog
 from smartroute_llm.capability import ProviderCapability
 from smartroute_llm.errors import ConfigurationError, ErrorKind, ProviderError, provider_error
-from smartroute_llm.providers import forks, keys, watchdog
+from smartroute_llm.providers import forks, jsoncodec, keys, watchdog
 from smartroute_llm.providers.body import (
     ACCEPT_ENCODING,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -67,8 +66,6 @@ logger = logging.getLogger("smartroute.providers")
 
 TransportName = Literal["aiohttp", "httpx"]
 
-# json.dumps with non-default options builds an encoder per call; this one is built once
-_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
 DEFAULT_LIMITS = httpx.Limits(
@@ -447,7 +444,7 @@ class HTTPTarget(TargetIdentity):
             body = self.wire.body(request, self._model, stream)
             if self.extra_body:
                 _merge(body, self.extra_body)
-            content = _ENCODE(body).encode()
+            content = jsoncodec.dumps(body)
         except ProviderError:
             raise
         except Exception as exc:  # the caller's input, not the provider: neutral to breakers
@@ -479,7 +476,7 @@ class HTTPTarget(TargetIdentity):
         if not content.strip():
             raise self._scrub(malformed(f"empty body with HTTP {status}", status=status))
         try:
-            data = json.loads(content)
+            data = jsoncodec.loads(content)
         except (ValueError, RecursionError) as exc:
             bad: ProviderError | None = malformed(
                 f"body is not JSON (HTTP {status}): {type(exc).__name__}", status=status
@@ -510,7 +507,7 @@ class HTTPTarget(TargetIdentity):
             content = response.content
             if content.strip():
                 try:
-                    self.wire.parse(json.loads(content))
+                    self.wire.parse(jsoncodec.loads(content))
                 except ProviderError as err:
                     err.status_code = err.status_code or response.status_code
                     return self._scrub(err)
