@@ -34,7 +34,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from typing import Any, ClassVar, Literal, Protocol
 
 import httpx
@@ -700,16 +700,15 @@ class HTTPTarget(TargetIdentity):
         started = time.perf_counter()
         failed: ProviderError | None = None
         try:
-            post: Awaitable[httpx.Response | Answer] = (
-                direct.post(url, content, headers, timeout, self.max_response_bytes)
-                if direct is not None
-                else self._apost(client, url, content, headers, timeout)
-            )
-            if options.timeout is None:
-                response = await post
+            if direct is not None:  # bounded by aiohttp's own total timer: one timer, not two
+                response = await direct.post(
+                    url, content, headers, timeout, self.max_response_bytes, options.timeout
+                )
+            elif options.timeout is None:
+                response = await self._apost(client, url, content, headers, timeout)
             else:
                 async with asyncio.timeout(options.timeout):
-                    response = await post
+                    response = await self._apost(client, url, content, headers, timeout)
         except (httpx.HTTPError, TimeoutError) as exc:
             failed = self._transport_error(exc)
         except ProviderError as err:  # its frames may hold a body up to the limit: drop them

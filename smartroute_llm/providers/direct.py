@@ -107,14 +107,19 @@ class DirectPost:
             )
         return self._timeouts
 
-    def _stream_timeout(self, timeout: httpx.Timeout, total: float | None) -> aiohttp.ClientTimeout:
+    def _total_timeout(self, timeout: httpx.Timeout, total: float | None) -> aiohttp.ClientTimeout:
         """The phases of ``timeout`` plus ``total``, never rounded up (aiohttp rounds totals of
-        5 s or more to a whole second by default)."""
+        5 s or more to a whole second by default). A read timeout no shorter than the total
+        could never fire first (it starts later): it is left out, which spares aiohttp a timer
+        rescheduled on every read."""
         key = (id(timeout), total)  # targets pass the same Timeout per set of options
         seen, cached = self._stream_timeouts.get(key, (None, None))
         if seen is not timeout or cached is None:
+            read = timeout.read
+            if total is not None and read is not None and read >= total:
+                read = None
             cached = aiohttp.ClientTimeout(
-                total=total, sock_connect=timeout.connect, sock_read=timeout.read,
+                total=total, sock_connect=timeout.connect, sock_read=read,
                 connect=timeout.pool, ceil_threshold=math.inf,
             )
             if len(self._stream_timeouts) >= 64:  # a call deadline makes totals vary
@@ -152,15 +157,19 @@ class DirectPost:
 
     async def post(
         self, url: httpx.URL, content: bytes, headers: Mapping[str, str], timeout: httpx.Timeout,
-        limit: int = DEFAULT_MAX_RESPONSE_BYTES,
+        limit: int = DEFAULT_MAX_RESPONSE_BYTES, total: float | None = None,
     ) -> httpx.Response | Answer:
-        """The answer, its body decoded as it arrives and refused past ``limit`` bytes."""
+        """The answer, its body decoded as it arrives and refused past ``limit`` bytes, all
+        within ``total`` seconds (aiohttp's own timer; it raises ``TimeoutError``, as
+        ``asyncio.timeout`` would)."""
         if self.client.is_closed:
             raise RuntimeError("Cannot send a request, as the client has been closed.")
         try:
-            async with self._send(
-                url, content, headers, self._client_timeout(timeout)
-            ) as response:
+            limits = (
+                self._client_timeout(timeout) if total is None
+                else self._total_timeout(timeout, total)
+            )
+            async with self._send(url, content, headers, limits) as response:
                 status = response.status
                 body = await _read(response, limit)
         except ProviderError:
@@ -189,7 +198,7 @@ class DirectPost:
         try:
             try:
                 response = await self._send(
-                    url, content, headers, self._stream_timeout(timeout, total)
+                    url, content, headers, self._total_timeout(timeout, total)
                 )
                 rh = response.headers
                 if response.status >= 300 or "text/event-stream" not in rh.get("Content-Type", ""):

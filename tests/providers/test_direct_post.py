@@ -95,6 +95,37 @@ async def test_errors_and_timeouts_map_like_the_httpx_path(server: Any) -> None:
     await t.aclose()
 
 
+async def test_the_attempt_timeout_is_aiohttps_own_timer_and_fails_like_asyncio_timeout(
+    server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The direct POST bounds the whole attempt (connection, headers, body) with aiohttp's
+    total timer instead of a second ``asyncio.timeout``; it ends the same way: TIMEOUT, with
+    the message the asyncio timer gave."""
+    from smartroute_llm.providers import base as provider_base
+
+    base, seen = server
+    via_httpx = OpenAICompatible("m", base_url=base, api_key="sk-direct", transport="httpx")
+    with pytest.raises(ProviderError) as want:
+        await via_httpx.acomplete(to_request("slow"), AttemptOptions(timeout=0.2))
+    await via_httpx.aclose()
+
+    def no_second_timer(delay: float | None) -> Any:
+        raise AssertionError("asyncio.timeout used on the direct path")
+
+    monkeypatch.setattr(provider_base.asyncio, "timeout", no_second_timer)
+    t = target(base)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    with pytest.raises(ProviderError) as err:
+        await t.acomplete(to_request("slow"), AttemptOptions(timeout=0.2))
+    assert loop.time() - began < 0.9  # the server answers after 1 s
+    assert err.value.kind is ErrorKind.TIMEOUT is want.value.kind
+    assert err.value.message == want.value.message
+    answer = await t.acomplete(to_request("hi"), AttemptOptions(timeout=5.0))
+    assert answer.text == "hi" and len(seen) == 3
+    await t.aclose()
+
+
 async def test_connection_refused_is_a_connection_error() -> None:
     t = target("http://127.0.0.1:9/v1")
     with pytest.raises(ProviderError) as err:
