@@ -22,7 +22,13 @@ from smartroute_llm.providers.base import (
     check_base_url,
     copy_options,
 )
-from smartroute_llm.providers.errors import error_from_body, is_error_body, malformed, token_count
+from smartroute_llm.providers.errors import (
+    error_from_body,
+    is_error_body,
+    is_mapping,
+    malformed,
+    token_count,
+)
 from smartroute_llm.request import ChatRequest, ImagePart, Message, TextPart, ToolCall
 from smartroute_llm.response import ChatChunk, ChatResponse, ToolCallDelta, Usage
 
@@ -142,7 +148,7 @@ def build_body(
 
 def parse_usage(data: Any) -> Usage:
     """Anthropic counts cached and uncached input separately; the neutral total includes both."""
-    if not isinstance(data, Mapping):
+    if not is_mapping(data):
         return Usage()
     read = token_count(data.get("cache_read_input_tokens"), "cache_read_input_tokens")
     created = token_count(data.get("cache_creation_input_tokens"), "cache_creation_input_tokens")
@@ -161,11 +167,11 @@ def _finish(reason: Any, has_tools: bool) -> str:
 def parse_response(data: Any) -> ChatResponse:
     if is_error_body(data):
         raise error_from_body(None, data)
-    if not isinstance(data, Mapping) or not isinstance(data.get("content"), list):
+    if not is_mapping(data) or not isinstance(data.get("content"), list):
         raise malformed("response is not a Messages API message")
     text, reasoning, calls = "", "", list[ToolCall]()
     for block in data["content"]:
-        if not isinstance(block, Mapping):
+        if not is_mapping(block):
             continue
         if block.get("type") == "text":
             text += str(block.get("text", ""))

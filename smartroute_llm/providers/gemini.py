@@ -23,7 +23,13 @@ from smartroute_llm.providers.base import (
     check_base_url,
     copy_options,
 )
-from smartroute_llm.providers.errors import error_from_body, is_error_body, malformed, token_count
+from smartroute_llm.providers.errors import (
+    error_from_body,
+    is_error_body,
+    is_mapping,
+    malformed,
+    token_count,
+)
 from smartroute_llm.request import ChatRequest, ImagePart, Message, TextPart, ToolCall
 from smartroute_llm.response import ChatChunk, ChatResponse, ToolCallDelta, Usage
 
@@ -135,7 +141,7 @@ def build_body(request: ChatRequest, model: str, stream: bool) -> dict[str, Any]
 
 
 def parse_usage(data: Any) -> Usage:
-    if not isinstance(data, Mapping):
+    if not is_mapping(data):
         return Usage()
     return Usage(
         input_tokens=token_count(data.get("promptTokenCount"), "promptTokenCount"),
@@ -159,7 +165,7 @@ def _call(part: Mapping[str, Any], index: int) -> ToolCall:
 def _candidate(data: Any) -> Mapping[str, Any] | None:
     if is_error_body(data):
         raise error_from_body(None, data)
-    if not isinstance(data, Mapping):
+    if not is_mapping(data):
         raise malformed("response is not a JSON object")
     cands = data.get("candidates")
     if not cands:
@@ -168,7 +174,7 @@ def _candidate(data: Any) -> Mapping[str, Any] | None:
             raise provider_error(ErrorKind.CONTENT_FILTER, f"prompt blocked: {block}")
         return None
     first = cands[0]
-    return first if isinstance(first, Mapping) else None
+    return first if is_mapping(first) else None
 
 
 def _finish(reason: Any, has_tools: bool) -> str:

@@ -23,7 +23,13 @@ from smartroute_llm.providers.base import (
     check_base_url,
     copy_options,
 )
-from smartroute_llm.providers.errors import error_from_body, is_error_body, malformed, token_count
+from smartroute_llm.providers.errors import (
+    error_from_body,
+    is_error_body,
+    is_mapping,
+    malformed,
+    token_count,
+)
 from smartroute_llm.request import ChatRequest, ImagePart, Message, TextPart, ToolCall
 from smartroute_llm.response import ChatChunk, ChatResponse, TokenLogprob, ToolCallDelta, Usage
 
@@ -158,7 +164,7 @@ def build_body(
 
 
 def parse_usage(data: Any) -> Usage:
-    if not isinstance(data, Mapping):
+    if not is_mapping(data):
         return Usage()
     details = data.get("prompt_tokens_details") or {}
     return trusted(  # token_count returns ints >= 0: no validation needed
@@ -166,7 +172,7 @@ def parse_usage(data: Any) -> Usage:
         input_tokens=token_count(data.get("prompt_tokens"), "prompt_tokens"),
         output_tokens=token_count(data.get("completion_tokens"), "completion_tokens"),
         cached_input_tokens=token_count(details.get("cached_tokens"), "cached_tokens")
-        if isinstance(details, Mapping) else 0,
+        if is_mapping(details) else 0,
     )
 
 
@@ -187,7 +193,7 @@ def _arguments(raw: Any, name: str) -> dict[str, Any]:
 def parse_logprobs(data: Any) -> list[TokenLogprob] | None:
     """OpenAI's ``choice.logprobs.content``; ``None`` when absent or not in that shape (the
     answer stands without them)."""
-    content = data.get("content") if isinstance(data, Mapping) else None
+    content = data.get("content") if is_mapping(data) else None
     if not isinstance(content, list):
         return None
     try:
@@ -212,14 +218,14 @@ def parse_response(data: Any) -> ChatResponse:
     """A neutral response from a chat-completion object (errors in a 200 body are raised)."""
     if is_error_body(data):
         raise error_from_body(None, data)
-    if not isinstance(data, Mapping):
+    if not is_mapping(data):
         raise malformed("response is not a JSON object")
     choices = data.get("choices")
-    if not choices or not isinstance(choices, list) or not isinstance(choices[0], Mapping):
+    if not choices or not isinstance(choices, list) or not is_mapping(choices[0]):
         raise malformed("response has no choices")
     choice = choices[0]
     message = choice.get("message")
-    if not isinstance(message, Mapping):
+    if not is_mapping(message):
         raise malformed("response choice has no message")
     calls = [
         ToolCall(
