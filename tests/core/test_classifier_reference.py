@@ -39,12 +39,14 @@ def reference(prompt, tools, json_, messages):
         phrase = _PHRASES.get(word)
         if phrase is not None:
             counts[phrase[0]] += sum(1 for p in phrase[1] if p in low)
-    counts["code"] += sum(1 for m in _CODE_MARKS if m in low)
-    counts["math"] += 0.5 * len(_MATH_EXPR.findall(text, 0, 2000))
+    if any(c in text for c in "`(=#{"):
+        counts["code"] += sum(1 for m in _CODE_MARKS if m in low)
+    if any(c in text for c in "=^\\+"):
+        counts["math"] += 0.5 * len(_MATH_EXPR.findall(text, 0, 2000))
     for cat, terms in _CJK_TERMS.items():
         counts[cat] += sum(1 for t in terms if t in text)
     questions = text.count("?") + text.count("？")
-    items = len(_LIST_ITEM.findall(text))
+    items = len(_LIST_ITEM.findall(text)) if "\n" in text else 0
     signals = {
         "length": min(1.0, math.log1p(estimate_tokens(prompt) / 40.0) / _LOG_LONG),
         "code": _saturate(counts["code"]),
@@ -70,7 +72,7 @@ PIECES = st.one_of(
     st.sampled_from(VOCAB),
     st.sampled_from([w.upper() for w in VOCAB if w.isascii()]),
     st.sampled_from(["step by step", "explain why", "at least", "no more than", "show that",
-                     "2+2", "x = 3 * 4", "\\frac", "```", "=>", "();", "{\n", "\n1. ", "\n- "]),
+                     "2+2", "0/0", "x = 3 * 4", "console.log", "\\frac", "```", "=>", "();", "{\n", "\n1. ", "\n- "]),
     st.sampled_from([" ", "  ", "\n", "\t", ",", ".", "?", "？", "!", "(", ")", "\x1c", "\x1f",
                      "\x0b", "\x85", "\xa0", "-", "#", "+", "é", "ß"]),
     st.text(max_size=6),
