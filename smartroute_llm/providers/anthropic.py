@@ -8,13 +8,13 @@ text is the continuation only.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 from pydantic import SecretStr
 
 from smartroute_llm.capability import ProviderCapability
 from smartroute_llm.errors import ConfigurationError, ErrorKind, provider_error
+from smartroute_llm.providers import jsoncodec
 from smartroute_llm.providers.base import (
     HTTPTarget,
     StreamText,
@@ -211,10 +211,10 @@ class StreamState(StreamText):
         if not data or data.isspace():
             return []
         try:
-            obj = json.loads(data)
+            obj = jsoncodec.loads(data)
         except (ValueError, RecursionError):
             raise malformed("stream event is not JSON") from None
-        if not isinstance(obj, Mapping):
+        if not is_mapping(obj):
             raise malformed("stream event is not a JSON object")
         etype = obj.get("type") or event
         if etype == "error" or is_error_body(obj):

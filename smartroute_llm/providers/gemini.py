@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from smartroute_llm.capability import ProviderCapability
 from smartroute_llm.errors import ConfigurationError, ErrorKind, provider_error
+from smartroute_llm.providers import jsoncodec
 from smartroute_llm.providers.base import (
     HTTPTarget,
     StreamText,
@@ -226,7 +227,7 @@ class StreamState(StreamText):
         if not data or data.isspace():
             return []
         try:
-            obj = json.loads(data)
+            obj = jsoncodec.loads(data)
         except (ValueError, RecursionError):
             raise malformed("stream event is not JSON") from None
         cand = _candidate(obj)

@@ -16,6 +16,7 @@ from pydantic import SecretStr, ValidationError
 from smartroute_llm.capability import ProviderCapability
 from smartroute_llm.decision import trusted
 from smartroute_llm.errors import ConfigurationError, ErrorKind, provider_error
+from smartroute_llm.providers import jsoncodec
 from smartroute_llm.providers.base import (
     HTTPTarget,
     StreamText,
@@ -283,17 +284,17 @@ class StreamState(StreamText):
         if not data or data.isspace():
             return []
         try:
-            obj = json.loads(data)
+            obj = jsoncodec.loads(data)
         except (ValueError, RecursionError):
             raise malformed("stream chunk is not JSON") from None
-        if not isinstance(obj, Mapping):
+        if not is_mapping(obj):
             raise malformed("stream chunk is not a JSON object")
         if is_error_body(obj):
             raise error_from_body(None, obj)
         self.response_model = obj.get("model") or self.response_model
         out: list[ChatChunk] = []
         for choice in obj.get("choices") or ():
-            if not isinstance(choice, Mapping) or choice.get("index", 0) != 0:
+            if not is_mapping(choice) or choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta") or {}
             text = delta.get("content") or ""
