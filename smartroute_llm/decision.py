@@ -10,9 +10,9 @@ import inspect
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
 from smartroute_llm.errors import ErrorKind, ProviderError
 from smartroute_llm.request import FieldDefaults
@@ -257,6 +257,81 @@ class RoutingDecision(BaseModel):
         return self.model_dump(mode="json")
 
     @classmethod
+    def deferred(
+        cls,
+        values: dict[str, Any],
+        summaries: Callable[[], tuple[list[ScoredSummary], list[ExcludedSummary]]],
+    ) -> RoutingDecision:
+        """A decision over ``values`` (every field but ``candidates`` and ``excluded``) whose
+        two summaries ``summaries()`` builds when something first reads them: most routed
+        calls' decisions are never inspected, and the summaries are their largest part. Every
+        way to read a decision (attributes, dumps, ``==``, repr, iteration, copies, pickling)
+        sees them built; only ``__dict__`` itself shows what has been built so far."""
+        if not _FAST or "candidates" in values or "excluded" in values:
+            scored, excluded = summaries()
+            return made(cls, {**values, "candidates": scored, "excluded": excluded})
+        values["candidates"] = values["excluded"] = None  # all fields given: no defaults made
+        obj = made(cls, values)
+        del values["candidates"], values["excluded"]
+        _set_private(obj, {_PENDING: summaries})
+        return obj
+
+    def _build_summaries(self) -> bool:
+        """Build the deferred summaries, in field order among the others; False when there
+        were none pending."""
+        pending = self.__pydantic_private__
+        if not pending or _PENDING not in pending:
+            return False
+        summaries = pending[_PENDING]
+        _set_private(self, None)
+        built = dict(zip(_SUMMARIES, summaries(), strict=True))
+        have = self.__dict__
+        _set_dict(self, {
+            name: have[name] if name in have else built[name]
+            for name in _DECISION_FIELDS
+            if name in have or name in built
+        })
+        return True
+
+    if not TYPE_CHECKING:  # typed code sees the fields; this only builds them on first read
+
+        def __getattr__(self, name: str) -> Any:
+            if name in _SUMMARIES and self._build_summaries():
+                return self.__dict__[name]
+            return super().__getattr__(name)
+
+    @model_serializer(mode="wrap")
+    def _serialize(self, handler: SerializerFunctionWrapHandler) -> Any:
+        self._build_summaries()
+        return handler(self)
+
+    def __eq__(self, other: object) -> bool:
+        self._build_summaries()
+        if isinstance(other, RoutingDecision):
+            other._build_summaries()
+        return super().__eq__(other)
+
+    def __repr_args__(self) -> Any:
+        self._build_summaries()
+        return super().__repr_args__()
+
+    def __iter__(self) -> Any:
+        self._build_summaries()
+        return super().__iter__()
+
+    def __copy__(self) -> RoutingDecision:
+        self._build_summaries()
+        return super().__copy__()
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> RoutingDecision:
+        self._build_summaries()
+        return super().__deepcopy__(memo)
+
+    def __getstate__(self) -> dict[Any, Any]:
+        self._build_summaries()
+        return super().__getstate__()
+
+    @classmethod
     def build(cls, **values: Any) -> RoutingDecision:
         """Built without validation or default factories: the router's values are already
         valid and this runs on every call."""
@@ -267,6 +342,11 @@ class RoutingDecision(BaseModel):
         values.setdefault("explanation", {})
         values.setdefault("cascade", None)
         return trusted(cls, **values)
+
+
+_SUMMARIES = ("candidates", "excluded")
+_PENDING = "summaries"  # the key of a deferred decision's pending summaries
+_DECISION_FIELDS = tuple(RoutingDecision.model_fields)
 
 
 def _resolve_forward_refs() -> None:

@@ -195,6 +195,22 @@ class GroupPick:
         }
 
 
+def summarize(
+    candidates: list[Candidate], excluded: list[Exclusion]
+) -> tuple[list[ScoredSummary], list[ExcludedSummary]]:
+    """What a decision shows of a plan: its candidates' scores and its exclusions."""
+    scored = []
+    for c in candidates:
+        p = c.profile
+        values = {"target": p.name, "model": p.model, "score": c.score, "parts": c.parts}
+        scored.append(built(ScoredSummary, values, {"target", "model", "score", "parts"}))
+    excluded_ = []
+    for e in excluded:
+        values = {"target": e.target, "model": e.model, "reason": e.reason}
+        excluded_.append(built(ExcludedSummary, values, {"target", "model", "reason"}))
+    return scored, excluded_
+
+
 @dataclass(slots=True, eq=False)
 class RoutingPlan:
     request: ChatRequest
@@ -217,17 +233,7 @@ class RoutingPlan:
         return len(self.candidates)
 
     def summary(self, top: int = 10) -> tuple[list[ScoredSummary], list[ExcludedSummary]]:
-        # every routed call builds these for its decision: built directly, in plain loops
-        scored = []
-        for c in self.candidates[:top]:
-            p = c.profile
-            values = {"target": p.name, "model": p.model, "score": c.score, "parts": c.parts}
-            scored.append(built(ScoredSummary, values, {"target", "model", "score", "parts"}))
-        excluded = []
-        for e in self.excluded[:top]:
-            values = {"target": e.target, "model": e.model, "reason": e.reason}
-            excluded.append(built(ExcludedSummary, values, {"target", "model", "reason"}))
-        return scored, excluded
+        return summarize(self.candidates[:top], self.excluded[:top])
 
     def explain(self, top: int = 10) -> str:
         """A human-readable account of the plan."""

@@ -7,9 +7,10 @@ import logging
 import os
 import random
 import time
+from functools import partial
 from typing import TYPE_CHECKING
 
-from smartroute_llm.decision import Attempt, RoutingDecision, assign, made
+from smartroute_llm.decision import Attempt, RoutingDecision, assign
 from smartroute_llm.errors import (
     AllTargetsFailed,
     CircuitOpenError,
@@ -21,7 +22,7 @@ from smartroute_llm.errors import (
 from smartroute_llm.execution.lease import Lease
 from smartroute_llm.feedback import CONTEXT_PARTS, Outcome
 from smartroute_llm.limits import Hold as Hold_
-from smartroute_llm.plan import Candidate, Exclusion, RoutingPlan
+from smartroute_llm.plan import Candidate, Exclusion, RoutingPlan, summarize
 from smartroute_llm.policy import ErrorAction, RoutingPolicy
 from smartroute_llm.request import ChatRequest, Message
 from smartroute_llm.response import ChatResponse, Usage
@@ -409,7 +410,6 @@ class Call:
     def decision(self, c: Candidate, att: Attempt, now: float | None = None) -> RoutingDecision:
         plan = self.plan
         candidates = plan.candidates
-        scored, excluded = plan.summary(top=10)
         features = plan.features
         attempts = self.attempts
         if c is candidates[0]:
@@ -417,8 +417,7 @@ class Call:
         else:
             failed = [a.target for a in attempts if not a.ok and not a.cancelled]
             reason = f"fallback (rank {candidates.index(c) + 1}) after {', '.join(failed)}"
-        return made(
-            RoutingDecision,
+        return RoutingDecision.deferred(
             {
                 "decision_id": self.decision_id,
                 "created_at": time.time(),
@@ -430,8 +429,6 @@ class Call:
                 "complexity": round(features.complexity.score, 4),
                 "complexity_class": features.complexity.label,
                 "prompt_tokens_estimate": features.prompt_tokens,
-                "candidates": scored,
-                "excluded": excluded,
                 "attempts": attempts,
                 "latency_s": (self.clock() if now is None else now) - self.t0,
                 "ttft_s": None if att.ttft_s is None else att.started_s + att.ttft_s,
@@ -441,6 +438,7 @@ class Call:
                 "explanation": plan.explanation,
                 "cascade": None,
             },
+            partial(summarize, candidates[:10], plan.excluded[:10]),
         )
 
     def exhausted(self, why: str | None = None) -> Exception:
