@@ -208,7 +208,18 @@ class SSEReader:
             out: list[tuple[str, str]] = []
             line = self._line
             for raw in lines:
-                line(raw, out)
+                # an event's end and "data: " lines (nearly all of them) without a call
+                if not raw:
+                    if self._data:
+                        out.append((self._event or "message", "\n".join(self._data)))
+                        self._event, self._data, self._size = "", [], 0
+                    elif self._event:
+                        self._event = ""
+                elif raw[:6] == b"data: " and self._size + len(raw) - 5 <= self.limit:
+                    self._data.append(raw[6:].decode("utf-8", "replace"))
+                    self._size += len(raw) - 5
+                else:
+                    line(raw, out)
             if rest:
                 self._buf += rest
                 if len(rest) + self._size > self.limit:
