@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from smartroute_llm.request import ToolCall
-from smartroute_llm.response import ChatChunk, ChatResponse, Usage
+from smartroute_llm.response import ChatChunk, ChatResponse, ToolCallDelta, Usage
 
 
 class ChunkAccumulator:
@@ -29,7 +30,29 @@ class ChunkAccumulator:
             self._text.append(chunk.text)
         if chunk.reasoning:
             self._reasoning.append(chunk.reasoning)
-        for d in chunk.tool_call_deltas:
+        if chunk.tool_call_deltas:
+            self._deltas(chunk.tool_call_deltas)
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        if chunk.finish_reason:
+            self.finish_reason = chunk.finish_reason
+        if chunk.model:
+            self.model = chunk.model
+
+    def fold(
+        self, text: str = "", reasoning: str = "", tool_call_deltas: Sequence[ToolCallDelta] = ()
+    ) -> None:
+        """A chunk's output without the chunk (what :meth:`add` takes from one): a stream
+        parser folds an answer that is collected, not streamed, straight in."""
+        if text:
+            self._text.append(text)
+        if reasoning:
+            self._reasoning.append(reasoning)
+        if tool_call_deltas:
+            self._deltas(tool_call_deltas)
+
+    def _deltas(self, deltas: Sequence[ToolCallDelta]) -> None:
+        for d in deltas:
             slot = self._tools.setdefault(d.index, {"id": None, "name": None, "args": []})
             if d.id:
                 slot["id"] = d.id
@@ -37,12 +60,6 @@ class ChunkAccumulator:
                 slot["name"] = d.name
             if d.arguments:
                 slot["args"].append(d.arguments)
-        if chunk.usage is not None:
-            self.usage = chunk.usage
-        if chunk.finish_reason:
-            self.finish_reason = chunk.finish_reason
-        if chunk.model:
-            self.model = chunk.model
 
     @property
     def text(self) -> str:

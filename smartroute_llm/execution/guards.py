@@ -179,11 +179,17 @@ async def acollect(
 ) -> tuple[ChatResponse, float | None]:
     """A non-streaming answer read as a stream so TTFT and stalls are enforced. Its reader
     is the only code on this task, so once the first token is in and no stall limit applies,
-    one timer bounds the rest of the answer instead of one timer per chunk."""
+    one timer bounds the rest of the answer instead of one timer per chunk, and a target that
+    can (:func:`collecting`) folds the rest into the answer itself, without a chunk per
+    event."""
     c = lease.c
     acc = ChunkAccumulator()
     ttft: float | None = None
-    it = c.target.astream(request, call.options()).__aiter__()
+    into = collecting(call, c)
+    if into:
+        it = c.target.astream(request, call.options(), into=acc).__aiter__()  # type: ignore[call-arg]
+    else:
+        it = c.target.astream(request, call.options()).__aiter__()
     lag = LoopLag.current()
     lag.enter()
     start = call.clock()
@@ -194,18 +200,21 @@ async def acollect(
             if chunk is None:
                 done = True
                 break
-            acc.add(chunk)
+            if not into:
+                acc.add(chunk)
             if ttft is None and chunk.has_output:
                 ttft = call.clock() - start
         wait, kind, hard = call.limits(False, start)
         if not done and wait is None:
             async for chunk in it:
-                acc.add(chunk)
+                if not into:
+                    acc.add(chunk)
         elif not done and wait is not None:
             try:
                 async with _Limit(lag, wait, kind, hard) as limit:  # the rest of the answer
                     async for chunk in it:
-                        acc.add(chunk)
+                        if not into:
+                            acc.add(chunk)
             except TimeoutError as exc:
                 if limit.fired:
                     raise timeout_error(limit.kind, wait, c, limit.lagged) from exc
@@ -219,18 +228,23 @@ async def acollect(
 
 
 def pump(
-    call: Call, lease: Lease, request: ChatRequest, ttft: Box
+    call: Call, lease: Lease, request: ChatRequest, ttft: Box,
+    into: ChunkAccumulator | None = None,
 ) -> Generator[ChatChunk, None, None]:
     """A sync stream read on a worker thread so TTFT, stalls and the deadline are enforced
     like async; on a limit (or when the caller stops reading) the worker is told to stop and
-    closes the stream, releasing the connection and its thread."""
+    closes the stream, releasing the connection and its thread. ``into``: the target folds
+    the answer there (:func:`collecting`) and hands out only its first chunks."""
     c = lease.c
     items: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
     stop = threading.Event()
     opts = call.options()
 
     def run() -> None:
-        gen = c.target.stream(request, opts)
+        gen = (
+            c.target.stream(request, opts) if into is None
+            else c.target.stream(request, opts, into=into)  # type: ignore[call-arg]
+        )
         try:
             for chunk in gen:
                 items.put((0, chunk))
@@ -270,17 +284,27 @@ def pump(
 
 
 def collect(call: Call, lease: Lease, request: ChatRequest) -> tuple[ChatResponse, float | None]:
+    """:func:`acollect` for sync calls: the stream read by :func:`pump`."""
     acc = ChunkAccumulator()
     ttft = Box()
-    it = pump(call, lease, request, ttft)
+    into = collecting(call, lease.c)
+    it = pump(call, lease, request, ttft, acc if into else None)
     try:
         for chunk in it:
-            acc.add(chunk)
+            if not into:
+                acc.add(chunk)
     finally:
         it.close()
     resp = acc.response()
     check_response(resp, lease.c, acc)
     return resp, ttft.value
+
+
+def collecting(call: Call, c: Candidate) -> bool:
+    """Whether ``c``'s answer, read as a stream for a non-streaming call, may be folded into
+    one by the target after its first token: no stall limit needs each chunk timed, and the
+    target's stream methods take ``into=`` (``collects_into``, as HTTP targets do)."""
+    return call.policy.stall_timeout_s is None and getattr(c.target, "collects_into", False)
 
 
 def bounded(call: Call, lease: Lease, fn: Callable[[], T]) -> T:

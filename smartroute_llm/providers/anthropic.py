@@ -14,7 +14,6 @@ from pydantic import SecretStr
 
 from smartroute_llm.capability import ProviderCapability
 from smartroute_llm.errors import ConfigurationError, ErrorKind, provider_error
-from smartroute_llm.providers import jsoncodec
 from smartroute_llm.providers.base import (
     HTTPTarget,
     StreamText,
@@ -207,18 +206,13 @@ class StreamState(StreamText):
         self.response_model: str | None = None
         self._tool_index: dict[int, int] = {}
 
-    def feed(self, event: str, data: str) -> list[ChatChunk]:
-        if not data or data.isspace():
-            return []
-        try:
-            obj = jsoncodec.loads(data)
-        except (ValueError, RecursionError):
-            raise malformed("stream event is not JSON") from None
+    def take(self, event: str, obj: Any) -> list[ChatChunk]:
         if not is_mapping(obj):
             raise malformed("stream event is not a JSON object")
         etype = obj.get("type") or event
         if etype == "error" or is_error_body(obj):
             raise error_from_body(None, obj)
+        out: list[ChatChunk] = []
         if etype == "message_start":
             msg = obj.get("message") or {}
             self.usage = parse_usage(msg.get("usage"))
@@ -229,43 +223,42 @@ class StreamState(StreamText):
                 idx = len(self._tool_index)
                 self._tool_index[int(obj.get("index", 0))] = idx
                 self.received_content = True
-                return [ChatChunk(tool_call_deltas=[
+                self.emit_tools(out, [
                     ToolCallDelta(index=idx, id=block.get("id"), name=block.get("name"))
-                ])]
-            if block.get("type") == "text" and block.get("text"):
-                return self._text(str(block["text"]))
+                ])
+            elif block.get("type") == "text" and block.get("text"):
+                self._text(out, str(block["text"]))
         elif etype == "content_block_delta":
             delta = obj.get("delta") or {}
             if delta.get("type") == "text_delta":
-                return self._text(str(delta.get("text", "")))
-            if delta.get("type") == "thinking_delta" and delta.get("thinking"):
-                return [ChatChunk(reasoning=str(delta["thinking"]))]
-            if delta.get("type") == "input_json_delta":
+                self._text(out, str(delta.get("text", "")))
+            elif delta.get("type") == "thinking_delta" and delta.get("thinking"):
+                self.emit_reasoning(out, str(delta["thinking"]))
+            elif delta.get("type") == "input_json_delta":
                 idx = self._tool_index.get(int(obj.get("index", 0)), 0)
                 fragment = str(delta.get("partial_json", ""))
                 if fragment:
-                    return [ChatChunk(tool_call_deltas=[ToolCallDelta(index=idx,
-                                                                      arguments=fragment)])]
+                    self.emit_tools(out, [ToolCallDelta(index=idx, arguments=fragment)])
         elif etype == "message_delta":
             self.stop_reason = (obj.get("delta") or {}).get("stop_reason") or self.stop_reason
-            out = (obj.get("usage") or {}).get("output_tokens")
-            if out is not None:
+            n = (obj.get("usage") or {}).get("output_tokens")
+            if n is not None:
                 self.usage = Usage(
-                    input_tokens=self.usage.input_tokens, output_tokens=int(out),
+                    input_tokens=self.usage.input_tokens, output_tokens=int(n),
                     cached_input_tokens=self.usage.cached_input_tokens,
                 )
             if self.stop_reason:
                 self.done = True
         elif etype == "message_stop":
             self.done = True
-        return []
+        return out
 
-    def _text(self, text: str) -> list[ChatChunk]:
+    def _text(self, out: list[ChatChunk], text: str) -> None:
         if not text:
-            return []
+            return
         self.received_content = True
         self._add_text(text)
-        return [ChatChunk(text=text)]
+        self.emit_text(out, text)
 
     def finish(self) -> ChatChunk:
         if self.stop_reason is None:

@@ -50,6 +50,7 @@ from smartroute_llm.providers.body import (
     STREAM_FACTOR,
     AnswerSize,
     Decoder,
+    Fold,
     SSEReader,
     as_response,
     check_limit,
@@ -59,7 +60,8 @@ from smartroute_llm.providers.body import (
 from smartroute_llm.providers.direct import Answer, DirectPost, direct_post
 from smartroute_llm.providers.errors import error_from_exception, error_from_response, malformed
 from smartroute_llm.request import ChatRequest
-from smartroute_llm.response import ChatChunk, ChatResponse
+from smartroute_llm.response import ChatChunk, ChatResponse, ToolCallDelta
+from smartroute_llm.streaming import ChunkAccumulator
 from smartroute_llm.target import NO_LIMITS, AttemptOptions, TargetIdentity
 
 logger = logging.getLogger("smartroute.providers")
@@ -83,7 +85,9 @@ def copy_options(request: ChatRequest, body: dict[str, Any], names: Mapping[str,
 
 
 class StreamParser(Protocol):
-    """Turns one vendor's SSE events into neutral chunks; one instance per stream."""
+    """Turns one vendor's SSE events into neutral chunks; one instance per stream. The
+    built-in ones are :class:`StreamText` parsers, which can also fold their output into an
+    answer being collected instead of returning chunks."""
 
     done: bool
     received_content: bool
@@ -97,10 +101,69 @@ class StreamParser(Protocol):
 
 
 class StreamText:
-    """The text a stream parser has seen, kept as pieces: ``text += piece`` on an attribute
-    copies the whole text per event, quadratic on a long (or hostile) stream."""
+    """What the stream parsers share: decoding one event's JSON, where their output goes
+    (chunks, or folded into ``into``), and the text seen so far, kept as pieces (``text +=
+    piece`` on an attribute copies the whole text per event, quadratic on a long or hostile
+    stream). A parser implements :meth:`take` for one decoded event."""
 
     _pieces: list[str]
+    done: bool
+    into: Fold | None = None
+    # data that ends the stream without being JSON (OpenAI's "[DONE]")
+    terminator: ClassVar[str | None] = None
+    not_json: ClassVar[str] = "stream event is not JSON"
+
+    def feed(self, event: str, data: str) -> list[ChatChunk]:
+        end = self.terminator
+        if end is not None and data.startswith(end):
+            self.done = True
+            return []
+        if not data or data.isspace():
+            return []
+        try:
+            obj = jsoncodec.loads(data)
+        except (ValueError, RecursionError):
+            raise malformed(self.not_json) from None
+        return self.take(event, obj)
+
+    def take(self, event: str, obj: Any) -> list[ChatChunk]:
+        """The chunks of one event, decoded from JSON."""
+        raise NotImplementedError
+
+    # Output goes out through these: as a chunk appended to ``out`` (built with the same fields
+    # as always), or folded into ``into`` when set. A value a chunk would refuse (a text that is
+    # not a string) goes through a chunk even then, so a collected answer fails where a
+    # streamed one does.
+
+    def emit(
+        self, out: list[ChatChunk], text: Any, reasoning: str, deltas: list[ToolCallDelta]
+    ) -> None:
+        into = self.into
+        if into is None or type(text) is not str:
+            chunk = ChatChunk(text=text, reasoning=reasoning, tool_call_deltas=deltas)
+            if into is None:
+                out.append(chunk)
+                return
+            text = chunk.text
+        into.fold(text, reasoning, deltas)
+
+    def emit_text(self, out: list[ChatChunk], text: str) -> None:
+        if self.into is None:
+            out.append(ChatChunk(text=text))
+        else:
+            self.into.fold(text)
+
+    def emit_reasoning(self, out: list[ChatChunk], reasoning: str) -> None:
+        if self.into is None:
+            out.append(ChatChunk(reasoning=reasoning))
+        else:
+            self.into.fold("", reasoning)
+
+    def emit_tools(self, out: list[ChatChunk], deltas: list[ToolCallDelta]) -> None:
+        if self.into is None:
+            out.append(ChatChunk(tool_call_deltas=deltas))
+        else:
+            self.into.fold("", "", deltas)
 
     def _add_text(self, piece: str) -> None:
         try:
@@ -194,6 +257,15 @@ class HTTPTarget(TargetIdentity):
 
     # acomplete() wraps the request in asyncio.timeout(options.timeout), so the router need not
     enforces_attempt_timeout: ClassVar[bool] = True
+    # stream()/astream() take into= (the router's non-streaming calls read as streams fold
+    # the answer there); off for a subclass that replaces either without saying it takes it
+    collects_into: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__
+        if ("stream" in own or "astream" in own) and "collects_into" not in own:
+            cls.collects_into = False
 
     wire: WireFormat
     vendor: ClassVar[str] = ""
@@ -633,8 +705,11 @@ class HTTPTarget(TargetIdentity):
         return self._parse(answer, started)
 
     def stream(
-        self, request: ChatRequest, options: AttemptOptions = NO_LIMITS
+        self, request: ChatRequest, options: AttemptOptions = NO_LIMITS, *,
+        into: ChunkAccumulator | None = None,
     ) -> Iterator[ChatChunk]:
+        """The answer as chunks; with ``into``, an answer collected rather than streamed
+        (see :class:`_Events`)."""
         url, content, headers = self._prepare(request, True)
         client = self._sync_client()
         parser = self.wire.stream_parser(self._model)
@@ -645,17 +720,9 @@ class HTTPTarget(TargetIdentity):
                 if not _is_event_stream(response):
                     body = self._read_sync(response, options, deadline)
                     raise self._stream_error(self._as_full(response, body))
-                decoder = Decoder(_encoding(response), self._stream_limit)
-                sse = SSEReader(self.max_response_bytes)
-                size = AnswerSize(self.max_response_bytes)
+                events = _Events(self, parser, _encoding(response), into)
                 for raw in _raw(response):
-                    for piece in decoder.feed(raw):
-                        for event, data in sse.feed(piece):
-                            yield from self._feed(parser, event, data, size)
-                            if parser.done:
-                                break
-                        if parser.done:
-                            break
+                    yield from events.chunks(raw)
                     if parser.done:
                         break
                     if deadline is not None and time.monotonic() >= deadline:
@@ -671,9 +738,13 @@ class HTTPTarget(TargetIdentity):
         if failed is not None:
             raise failed
         try:
-            yield parser.finish()
+            final = parser.finish()
         except ProviderError as err:
             raise self._scrub(err) from None
+        if into is None:
+            yield final
+        else:
+            into.add(final)
 
     def _feed(
         self, parser: StreamParser, event: str, data: str, size: AnswerSize
@@ -730,8 +801,11 @@ class HTTPTarget(TargetIdentity):
             await response.aclose()
 
     async def astream(
-        self, request: ChatRequest, options: AttemptOptions = NO_LIMITS
+        self, request: ChatRequest, options: AttemptOptions = NO_LIMITS, *,
+        into: ChunkAccumulator | None = None,
     ) -> AsyncIterator[ChatChunk]:
+        """The answer as chunks; with ``into``, an answer collected rather than streamed
+        (see :class:`_Events`)."""
         url, content, headers = self._prepare(request, True)
         client, direct = self._async_pool()
         parser = self.wire.stream_parser(self._model)
@@ -749,19 +823,10 @@ class HTTPTarget(TargetIdentity):
                 head = await anext(src)
                 if isinstance(head, httpx.Response):  # not an event stream: the whole answer
                     raise self._stream_error(head)
-                decoder = Decoder(head or None, self._stream_limit)  # type: ignore[arg-type]
-                sse = SSEReader(self.max_response_bytes)
-                size = AnswerSize(self.max_response_bytes)
-                feed = self._feed
+                events = _Events(self, parser, head or None, into)  # type: ignore[arg-type]
                 async for raw in src:
-                    for piece in decoder.feed(raw):  # type: ignore[arg-type]
-                        for event, data in sse.feed(piece):
-                            for chunk in feed(parser, event, data, size):
-                                yield chunk
-                            if parser.done:
-                                break
-                        if parser.done:
-                            break
+                    for chunk in events.chunks(raw):  # type: ignore[arg-type]
+                        yield chunk
                     if parser.done:
                         break
             finally:
@@ -775,9 +840,13 @@ class HTTPTarget(TargetIdentity):
         if failed is not None:
             raise failed
         try:
-            yield parser.finish()
+            final = parser.finish()
         except ProviderError as err:
             raise self._scrub(err) from None
+        if into is None:
+            yield final
+        else:
+            into.add(final)
 
     async def _ahttpx_stream(
         self, client: httpx.AsyncClient, url: httpx.URL, content: bytes,
@@ -812,6 +881,56 @@ class HTTPTarget(TargetIdentity):
 
 
 _AsyncPool = tuple[httpx.AsyncClient, DirectPost | None]
+
+
+class _Events:
+    """One event stream's body as it is read, for :meth:`HTTPTarget.stream` and
+    :meth:`HTTPTarget.astream` alike: raw bytes in, decoded and bounded, chunks out.
+
+    Given ``into`` (an answer collected, not streamed), every chunk goes there, and only
+    those up to the first with output are also handed out: the caller times the first token
+    by them, and needs nothing after it but the end. From then on the wire's parser (when it
+    is a :class:`StreamText`) folds its output into ``into`` itself, so the rest of the
+    answer costs no chunk, no generator step and no timer per event; what ends the stream,
+    bounds it or fails it is the same, event by event."""
+
+    __slots__ = ("decoder", "feed", "folding", "into", "parser", "size", "sse")
+
+    def __init__(
+        self, target: HTTPTarget, parser: StreamParser, encoding: str | None,
+        into: ChunkAccumulator | None,
+    ) -> None:
+        self.parser = parser
+        self.decoder = Decoder(encoding, target._stream_limit)
+        self.sse = SSEReader(target.max_response_bytes)
+        self.size = AnswerSize(target.max_response_bytes)
+        self.feed = target._feed
+        self.into = into
+        self.folding = False
+
+    def chunks(self, raw: bytes) -> Iterator[ChatChunk]:
+        """The chunks in ``raw`` to hand out; stops early when the answer is done."""
+        parser, feed, size, into = self.parser, self.feed, self.size, self.into
+        for piece in self.decoder.feed(raw):
+            for event, data in self.sse.feed(piece):
+                for chunk in feed(parser, event, data, size):
+                    if into is None:
+                        yield chunk
+                        continue
+                    into.add(chunk)
+                    if not self.folding:
+                        yield chunk
+                        if chunk.has_output:
+                            self._fold(into)
+                if parser.done:
+                    return
+
+    def _fold(self, into: ChunkAccumulator) -> None:
+        self.folding = True
+        self.size.into = into
+        if isinstance(self.parser, StreamText):
+            self.parser.into = self.size
+
 
 
 class _TimeLeft(dict[str, Any]):

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 import time
 import zlib
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import httpx
 
@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
     "STREAM_FACTOR",
     "Decoder",
+    "Fold",
     "SSEReader",
     "as_response",
     "check_limit",
@@ -54,16 +55,27 @@ def check_limit(value: object, where: str) -> int:
     return value
 
 
+class Fold(Protocol):
+    """Where a collected answer's output goes when no chunk is built for it: what
+    :meth:`ChunkAccumulator.fold <smartroute_llm.streaming.ChunkAccumulator.fold>` takes."""
+
+    def fold(
+        self, text: str = "", reasoning: str = "", tool_call_deltas: Sequence[Any] = ()
+    ) -> None: ...
+
+
 class AnswerSize:
     """The streamed answer's own size (text, reasoning, tool-call arguments), bounded by
     ``max_response_bytes`` like a whole body: the stream's framing may be larger, the answer may
-    not."""
+    not. Set ``into``, it is also a :class:`Fold`: output a parser folds rather than returns
+    as chunks is counted the same way on its way there."""
 
-    __slots__ = ("limit", "used")
+    __slots__ = ("into", "limit", "used")
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, into: Fold | None = None) -> None:
         self.limit = limit
         self.used = 0
+        self.into = into
 
     def take(self, chunks: list[Any]) -> list[Any]:
         for c in chunks:
@@ -73,6 +85,17 @@ class AnswerSize:
         if self.used > self.limit:
             raise too_large(self.limit, "streamed answer")
         return chunks
+
+    def fold(
+        self, text: str = "", reasoning: str = "", tool_call_deltas: Sequence[Any] = ()
+    ) -> None:
+        self.used += len(text) + len(reasoning)
+        for d in tool_call_deltas:
+            self.used += len(d.arguments)
+        if self.used > self.limit:
+            raise too_large(self.limit, "streamed answer")
+        assert self.into is not None
+        self.into.fold(text, reasoning, tool_call_deltas)
 
 
 def too_large(limit: int, what: str = "response body") -> ProviderError:
@@ -185,7 +208,18 @@ class SSEReader:
             out: list[tuple[str, str]] = []
             line = self._line
             for raw in lines:
-                line(raw, out)
+                # an event's end and "data: " lines (nearly all of them) without a call
+                if not raw:
+                    if self._data:
+                        out.append((self._event or "message", "\n".join(self._data)))
+                        self._event, self._data, self._size = "", [], 0
+                    elif self._event:
+                        self._event = ""
+                elif raw[:6] == b"data: " and self._size + len(raw) - 5 <= self.limit:
+                    self._data.append(raw[6:].decode("utf-8", "replace"))
+                    self._size += len(raw) - 5
+                else:
+                    line(raw, out)
             if rest:
                 self._buf += rest
                 if len(rest) + self._size > self.limit:

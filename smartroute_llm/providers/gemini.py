@@ -16,7 +16,6 @@ from pydantic import SecretStr
 
 from smartroute_llm.capability import ProviderCapability
 from smartroute_llm.errors import ConfigurationError, ErrorKind, provider_error
-from smartroute_llm.providers import jsoncodec
 from smartroute_llm.providers.base import (
     HTTPTarget,
     StreamText,
@@ -223,13 +222,7 @@ class StreamState(StreamText):
         self.response_model: str | None = None
         self.calls = 0
 
-    def feed(self, event: str, data: str) -> list[ChatChunk]:
-        if not data or data.isspace():
-            return []
-        try:
-            obj = jsoncodec.loads(data)
-        except (ValueError, RecursionError):
-            raise malformed("stream event is not JSON") from None
+    def take(self, event: str, obj: Any) -> list[ChatChunk]:
         cand = _candidate(obj)
         if obj.get("usageMetadata"):
             self.usage = parse_usage(obj["usageMetadata"])
@@ -238,21 +231,24 @@ class StreamState(StreamText):
             return []
         out: list[ChatChunk] = []
         thoughts: list[ChatChunk] = []
+        content = False
         for part in (cand.get("content") or {}).get("parts") or ():
             piece = part.get("text")
             if piece and part.get("thought"):
-                thoughts.append(ChatChunk(reasoning=str(piece)))
+                self.emit_reasoning(thoughts, str(piece))
             elif piece:
+                content = True
                 self._add_text(str(piece))
-                out.append(ChatChunk(text=str(piece)))
+                self.emit_text(out, str(piece))
             elif "functionCall" in part:
+                content = True
                 call = _call(part, self.calls)
-                out.append(ChatChunk(tool_call_deltas=[ToolCallDelta(
+                self.emit_tools(out, [ToolCallDelta(
                     index=self.calls, id=call.id, name=call.name,
                     arguments=json.dumps(call.arguments),
-                )]))
+                )])
                 self.calls += 1
-        if out:
+        if content:
             self.received_content = True
         out = thoughts + out
         if cand.get("finishReason"):

@@ -16,7 +16,6 @@ from pydantic import SecretStr, ValidationError
 from smartroute_llm.capability import ProviderCapability
 from smartroute_llm.decision import trusted
 from smartroute_llm.errors import ConfigurationError, ErrorKind, provider_error
-from smartroute_llm.providers import jsoncodec
 from smartroute_llm.providers.base import (
     HTTPTarget,
     StreamText,
@@ -267,6 +266,9 @@ class StreamState(StreamText):
     """Parses ``chat.completion.chunk`` events; the stream ends at ``[DONE]``, or as soon as a
     finish reason and the usage chunk have both arrived."""
 
+    terminator = "[DONE]"
+    not_json = "stream chunk is not JSON"
+
     def __init__(self, model: str) -> None:
         self.model = model
         self.done = False
@@ -277,19 +279,10 @@ class StreamState(StreamText):
         self.response_model: str | None = None
         self.has_tools = False
 
-    def feed(self, event: str, data: str) -> list[ChatChunk]:
-        if data.startswith("[DONE]"):
-            self.done = True
-            return []
-        if not data or data.isspace():
-            return []
-        try:
-            obj = jsoncodec.loads(data)
-        except (ValueError, RecursionError):
-            raise malformed("stream chunk is not JSON") from None
+    def take(self, event: str, obj: Any) -> list[ChatChunk]:
         if not is_mapping(obj):
             raise malformed("stream chunk is not a JSON object")
-        if is_error_body(obj):
+        if ("error" in obj or "type" in obj) and is_error_body(obj):
             raise error_from_body(None, obj)
         self.response_model = obj.get("model") or self.response_model
         out: list[ChatChunk] = []
@@ -298,6 +291,7 @@ class StreamState(StreamText):
                 continue
             delta = choice.get("delta") or {}
             text = delta.get("content") or ""
+            calls = delta.get("tool_calls")
             deltas = [
                 ToolCallDelta(
                     index=int(tc.get("index", 0)),
@@ -305,16 +299,16 @@ class StreamState(StreamText):
                     name=(tc.get("function") or {}).get("name"),
                     arguments=(tc.get("function") or {}).get("arguments") or "",
                 )
-                for tc in delta.get("tool_calls") or ()
-            ]
+                for tc in calls
+            ] if calls else []
             reasoning = _reasoning(delta)
             if text or deltas:
                 self.received_content = True
                 self._add_text(text)
                 self.has_tools = self.has_tools or bool(deltas)
-                out.append(ChatChunk(text=text, reasoning=reasoning, tool_call_deltas=deltas))
+                self.emit(out, text, reasoning, deltas)
             elif reasoning:
-                out.append(ChatChunk(reasoning=reasoning))
+                self.emit_reasoning(out, reasoning)
             if choice.get("finish_reason"):
                 self.finish_reason = str(choice["finish_reason"])
         usage = obj.get("usage") or (obj.get("x_groq") or {}).get("usage")
