@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, Field
 
 from smartroute_llm.errors import ErrorKind, ProviderError
 from smartroute_llm.request import FieldDefaults
@@ -86,6 +86,7 @@ def _slot_setter(name: str) -> Callable[[Any, Any], None]:
 
 
 _set_dict = _slot_setter("__dict__")
+_DICT_SLOT: Any = vars(BaseModel)["__dict__"]
 _set_fields_set = _slot_setter("__pydantic_fields_set__")
 _set_extra = _slot_setter("__pydantic_extra__")
 _set_private = _slot_setter("__pydantic_private__")
@@ -265,8 +266,8 @@ class RoutingDecision(BaseModel):
         """A decision over ``values`` (every field but ``candidates`` and ``excluded``) whose
         two summaries ``summaries()`` builds when something first reads them: most routed
         calls' decisions are never inspected, and the summaries are their largest part. Every
-        way to read a decision (attributes, dumps, ``==``, repr, iteration, copies, pickling)
-        sees them built; only ``__dict__`` itself shows what has been built so far."""
+        way to read a decision (attributes, dumps alone or nested, ``==``, repr, iteration,
+        copies, pickling, ``vars()``) sees them built."""
         if not _FAST or "candidates" in values or "excluded" in values:
             scored, excluded = summaries()
             return made(cls, {**values, "candidates": scored, "excluded": excluded})
@@ -276,48 +277,44 @@ class RoutingDecision(BaseModel):
         _set_private(obj, {_PENDING: summaries})
         return obj
 
-    def _build_summaries(self) -> bool:
-        """Build the deferred summaries, in field order among the others; False when there
-        were none pending."""
-        pending = self.__pydantic_private__
+    def _build_summaries(self) -> dict[str, Any]:
+        """The fields, with deferred summaries built (in field order among the others)."""
+        have: dict[str, Any] = _DICT_SLOT.__get__(self)
+        try:
+            pending = self.__pydantic_private__
+        except AttributeError:  # being built by pydantic itself
+            return have
         if not pending or _PENDING not in pending:
-            return False
-        summaries = pending[_PENDING]
+            return have
+        built = dict(zip(_SUMMARIES, pending[_PENDING](), strict=True))
         _set_private(self, None)
-        built = dict(zip(_SUMMARIES, summaries(), strict=True))
-        have = self.__dict__
-        _set_dict(self, {
+        fields = {
             name: have[name] if name in have else built[name]
             for name in _DECISION_FIELDS
             if name in have or name in built
-        })
-        return True
+        }
+        _set_dict(self, fields)
+        return fields
 
-    if not TYPE_CHECKING:  # typed code sees the fields; this only builds them on first read
+    if not TYPE_CHECKING:  # typed code sees the fields; these only build summaries on first read
 
         def __getattr__(self, name: str) -> Any:
-            if name in _SUMMARIES and self._build_summaries():
-                return self.__dict__[name]
+            if name in _SUMMARIES:
+                fields = self._build_summaries()
+                if name in fields:
+                    return fields[name]
             return super().__getattr__(name)
 
-    @model_serializer(mode="wrap")
-    def _serialize(self, handler: SerializerFunctionWrapHandler) -> Any:
-        self._build_summaries()
-        return handler(self)
+        # Every other way to read a model (pydantic-core's dumps, repr, iteration, vars())
+        # goes through __dict__: the summaries are built there first. Equality, copies and
+        # pickling read the pending summaries (private state) before it: they build first.
+        __dict__ = property(_build_summaries, _set_dict)
 
     def __eq__(self, other: object) -> bool:
         self._build_summaries()
         if isinstance(other, RoutingDecision):
             other._build_summaries()
         return super().__eq__(other)
-
-    def __repr_args__(self) -> Any:
-        self._build_summaries()
-        return super().__repr_args__()
-
-    def __iter__(self) -> Any:
-        self._build_summaries()
-        return super().__iter__()
 
     def __copy__(self) -> RoutingDecision:
         self._build_summaries()
