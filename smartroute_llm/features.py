@@ -330,14 +330,18 @@ class HeuristicClassifier:
         text = prompt[: self.scan_chars]
         counts = _keyword_counts(text)
         tokens = estimate_tokens(prompt)
-        questions = text.count("?") + text.count("？")
+        questions = text.count("?")
+        if not text.isascii():
+            questions += text.count("？")
         items = len(_LIST_ITEM.findall(text)) if "\n" in text else 0
         length = min(1.0, math.log1p(tokens / 40.0) / _LOG_LONG)
-        code = _saturate(counts["code"])
-        math_ = _saturate(counts["math"])
-        reasoning = _saturate(counts["reasoning"])
+        # most prompts have few cues: a zero count is a zero signal without the call
+        code = _saturate(counts["code"]) if counts["code"] else 0.0
+        math_ = _saturate(counts["math"]) if counts["math"] else 0.0
+        reasoning = _saturate(counts["reasoning"]) if counts["reasoning"] else 0.0
         task = 1.0 if counts["task"] else 0.0
-        constraints = _saturate(counts["constraints"] + items / 2)
+        constraints = counts["constraints"] + items / 2
+        constraints = _saturate(constraints) if constraints else 0.0
         asked = _saturate(questions - 1) if questions > 1 else 0.0
         depth = min(1.0, (messages - 2) / 10) if messages > 2 else 0.0
         # the noisy-OR in SIGNAL_WEIGHTS' order; a zero signal's factor is exactly 1.0, so
