@@ -71,7 +71,7 @@ class DirectPost:
     """POST on ``transport``'s aiohttp session; ``client`` still owns (and closes) it."""
 
     __slots__ = (
-        "_headers", "_stream_timeouts", "_timeout", "_timeouts", "_url_in", "_url_out",
+        "_headers", "_timeout", "_timeouts", "_total_timeouts", "_url_in", "_url_out",
         "client", "transport",
     )
 
@@ -83,7 +83,7 @@ class DirectPost:
         self._timeouts = aiohttp.ClientTimeout()
         self._url_in: httpx.URL | None = None
         self._url_out = URL()
-        self._stream_timeouts: dict[
+        self._total_timeouts: dict[
             tuple[int, float | None], tuple[httpx.Timeout | None, aiohttp.ClientTimeout | None]
         ] = {}
 
@@ -113,7 +113,7 @@ class DirectPost:
         could never fire first (it starts later): it is left out, which spares aiohttp a timer
         rescheduled on every read."""
         key = (id(timeout), total)  # targets pass the same Timeout per set of options
-        seen, cached = self._stream_timeouts.get(key, (None, None))
+        seen, cached = self._total_timeouts.get(key, (None, None))
         if seen is not timeout or cached is None:
             read = timeout.read
             if total is not None and read is not None and read >= total:
@@ -122,9 +122,9 @@ class DirectPost:
                 total=total, sock_connect=timeout.connect, sock_read=read,
                 connect=timeout.pool, ceil_threshold=math.inf,
             )
-            if len(self._stream_timeouts) >= 64:  # a call deadline makes totals vary
-                self._stream_timeouts.clear()
-            self._stream_timeouts[key] = (timeout, cached)
+            if len(self._total_timeouts) >= 64:  # a call deadline makes totals vary
+                self._total_timeouts.clear()
+            self._total_timeouts[key] = (timeout, cached)
         return cached
 
     def _url(self, url: httpx.URL) -> URL:
