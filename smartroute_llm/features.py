@@ -279,10 +279,6 @@ SIGNAL_WEIGHTS: dict[str, float] = {
     "depth": 0.2,
 }
 _WEIGHT_VALUES = tuple(SIGNAL_WEIGHTS.values())  # in the order classify() builds its signals
-(
-    _W_LENGTH, _W_CODE, _W_MATH, _W_REASONING, _W_TASK, _W_CONSTRAINTS, _W_QUESTIONS, _W_TOOLS,
-    _W_STRUCTURED, _W_DEPTH,
-) = _WEIGHT_VALUES
 SIMPLE_BELOW = 0.2
 COMPLEX_FROM = 0.45
 
@@ -344,29 +340,18 @@ class HeuristicClassifier:
         constraints = _saturate(constraints) if constraints else 0.0
         asked = _saturate(questions - 1) if questions > 1 else 0.0
         depth = min(1.0, (messages - 2) / 10) if messages > 2 else 0.0
+        tool_signal = 1.0 if tools else 0.0
+        json_signal = 1.0 if json_ else 0.0
+        values = (
+            length, code, math_, reasoning, task, constraints, asked, tool_signal, json_signal,
+            depth,
+        )
         # the noisy-OR in SIGNAL_WEIGHTS' order; a zero signal's factor is exactly 1.0, so
         # leaving it out gives the same float
         miss = 1.0
-        if length:
-            miss *= 1.0 - _W_LENGTH * length
-        if code:
-            miss *= 1.0 - _W_CODE * code
-        if math_:
-            miss *= 1.0 - _W_MATH * math_
-        if reasoning:
-            miss *= 1.0 - _W_REASONING * reasoning
-        if task:
-            miss *= 1.0 - _W_TASK * task
-        if constraints:
-            miss *= 1.0 - _W_CONSTRAINTS * constraints
-        if asked:
-            miss *= 1.0 - _W_QUESTIONS * asked
-        if tools:
-            miss *= 1.0 - _W_TOOLS
-        if json_:
-            miss *= 1.0 - _W_STRUCTURED
-        if depth:
-            miss *= 1.0 - _W_DEPTH * depth
+        for w, v in zip(_WEIGHT_VALUES, values, strict=True):
+            if v:
+                miss *= 1.0 - w * v
         score = 1.0 - miss
         signals = {
             "length": length,
@@ -376,8 +361,8 @@ class HeuristicClassifier:
             "task": task,
             "constraints": constraints,
             "questions": asked,
-            "tools": 1.0 if tools else 0.0,
-            "structured_output": 1.0 if json_ else 0.0,
+            "tools": tool_signal,
+            "structured_output": json_signal,
             "depth": depth,
         }
         return Complexity(score, complexity_class(score), signals)
