@@ -26,6 +26,7 @@ from smartroute_llm.features import RequestFeatures
 from smartroute_llm.plan import Candidate, Profile
 from smartroute_llm.policy import RoutingPolicy
 from smartroute_llm.strategies.base import cost_terms, predicted_quality
+from smartroute_llm.strategies.bounded import LAZY_FROM, Table, ranked
 
 _by_score = attrgetter("score")
 
@@ -73,6 +74,13 @@ class BalancedStrategy:
     def __init__(self, policy: RoutingPolicy) -> None:
         self.policy = policy
         self._weights = BalancedWeightsFn(policy)
+        self._table: Table | None = None  # of the last large eligible list
+
+    def _table_for(self, eligible: list[Profile]) -> Table:
+        table = self._table
+        if table is None or table.profiles != eligible:
+            self._table = table = Table(eligible, self._weights.fixed)
+        return table
 
     def rank(
         self, eligible: list[Profile], features: RequestFeatures
@@ -80,8 +88,16 @@ class BalancedStrategy:
         weights = self._weights
         # fixed weights do not read the complexity, which then is never computed
         wq, ws, wc = weights.fixed or weights(features.complexity.score)
-        costs, cscores = cost_terms(eligible, features)
         per_usd = weights.per_usd
+        if (
+            not per_usd
+            and len(eligible) >= LAZY_FROM
+            and features.model_quality is None
+            and (features.requested_output or features.model_cost is None)
+        ):  # large fleets: scored best first, only as far as the plan is read
+            table = self._table_for(eligible)
+            return ranked(table, features, wq, ws, wc), {"quality": wq, "speed": ws, "cost": wc}
+        costs, cscores = cost_terms(eligible, features)
         if per_usd:
             out = []
             for p, est, c in zip(eligible, costs, cscores, strict=True):
