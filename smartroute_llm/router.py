@@ -185,7 +185,7 @@ class Router:
             ignored = self._foreign_model(kwargs) if "model" in kwargs else None
             if ignored is not None:
                 kwargs = {k: v for k, v in kwargs.items() if k != "model"}
-        req = to_request(request, **kwargs)
+        req = to_request(request, **kwargs) if kwargs else to_request(request)
         features = analyze(req, self.classifier)
         eligible, excluded = self._filter(features, None if tags is None else check_tags(tags))
         if not eligible:
@@ -238,7 +238,10 @@ class Router:
         plain = not (pinned is not None or tools or vision or json_ or cap is not None or blocked)
         if plain and need <= self._fits[0] and requested_out <= self._fits[1]:
             eligible = self._open.copy()
-            excluded = [Exclusion(p.name, p.model, p.static_exclusion or "") for p in self._closed]
+            if self._closed:
+                excluded = [
+                    Exclusion(p.name, p.model, p.static_exclusion or "") for p in self._closed
+                ]
             if self.limiter is None:
                 return eligible, excluded
             return self._limited(eligible, excluded, f, tags, blocked)

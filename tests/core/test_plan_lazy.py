@@ -1,6 +1,6 @@
-"""Large fleets under BALANCED are ranked best first and built as read
-(:mod:`smartroute_llm.strategies.bounded`): the same candidates, in the same order, with the very
-scores and parts of the eager ranking, which stays the reference."""
+"""BALANCED's shortcuts give the general ranking (``rank_all``) exactly: large fleets ranked best
+first and built as read (:mod:`smartroute_llm.strategies.bounded`), small ones in two plain loops;
+the same candidates, in the same order, with the very scores and parts."""
 
 import copy
 import pickle
@@ -60,6 +60,12 @@ def _eager(router, req, monkeypatch):
         return router.plan(req)
 
 
+def _reference(router, req, monkeypatch):
+    with monkeypatch.context() as m:
+        m.setattr(balanced, "SHORTCUTS", False)
+        return router.plan(req)
+
+
 def _rows(plan):
     return [(c.name, c.model, c.score, c.parts, c.price_source) for c in plan.candidates]
 
@@ -79,21 +85,34 @@ def test_lazy_ranking_equals_the_eager_one(cs, policy, req, first_reads):
                     _eager(router, req, mp)
                 return
         eager = _eager(router, req, mp)
+        reference = _reference(router, req, mp)
         assert isinstance(lazy.candidates, LazyCandidates)
         assert type(eager.candidates) is list
         assert len(lazy.candidates) == len(eager.candidates)
         # read a few first (what a call does), then everything
         for i in range(min(first_reads, len(eager.candidates))):
             assert lazy.candidates[i].name == eager.candidates[i].name
-        assert _rows(lazy) == _rows(eager)
-        assert lazy.weights == eager.weights
-        assert lazy.summary() == eager.summary()
-        assert lazy.explain() == eager.explain()
+        assert _rows(lazy) == _rows(eager) == _rows(reference)
+        assert lazy.weights == eager.weights == reference.weights
+        assert lazy.summary() == eager.summary() == reference.summary()
+        assert lazy.explain() == eager.explain() == reference.explain()
         assert [(e.target, e.reason) for e in lazy.excluded] == [
             (e.target, e.reason) for e in eager.excluded
         ]
     finally:
         mp.undo()
+
+
+def test_small_plain_plans_take_the_shortcut(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("ranked by rank_all")
+
+    monkeypatch.setattr(balanced.BalancedStrategy, "rank_all", refuse)
+    router = Router(_big(3), RoutingPolicy.balanced())
+    plan = router.plan("Explain caches.")
+    assert type(plan.candidates) is list and len(plan.candidates) == 3
+    flags = RoutingPolicy.balanced().prefer_fast_for_simple_requests()
+    Router(_big(3), flags.prefer_quality_for_complex_requests()).plan("hi")
 
 
 def _big(n=300):
