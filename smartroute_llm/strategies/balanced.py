@@ -139,14 +139,12 @@ def _small(
     """``rank_all`` for a few candidates priced from the list: the same floats (the cost
     arithmetic of :func:`~smartroute_llm.strategies.base.cost_terms`) in two plain loops."""
     f = _FLOOR
-    costs = []
-    logs = []
+    rows = []
     lo, hi = math.inf, -math.inf
     for p in eligible:
         est = p.in_price * pt + p.out_price * ot
-        costs.append(est)
         x = _log(est + f)
-        logs.append(x)
+        rows.append((p, est, x))
         if x < lo:
             lo = x
         if x > hi:
@@ -154,7 +152,7 @@ def _small(
     span = hi - lo
     inv = 0.0 if span <= 1e-12 else 1.0 / span
     out = []
-    for p, est, x in zip(eligible, costs, logs, strict=True):
+    for p, est, x in rows:
         q, s = p.quality, p.speed
         c = 1.0 if inv == 0.0 else 1.0 - (x - lo) * inv
         out.append(Candidate(p, wq * q + ws * s + wc * c, q, s, c, est))
