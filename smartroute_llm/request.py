@@ -318,12 +318,41 @@ _GIVEN_MESSAGE = frozenset({"role", "content"})
 _GIVEN_REQUEST = frozenset({"messages"})
 
 
+_MESSAGE_TEMPLATE, _MESSAGE_FRESH = _MESSAGE.template, tuple(_MESSAGE.factories)
+_REQUEST_TEMPLATE, _REQUEST_FRESH = _REQUEST.template, tuple(_REQUEST.factories)
+
+
 def _message(role: str, content: str) -> Message:
-    return built(Message, _MESSAGE.values(role=role, content=content), set(_GIVEN_MESSAGE))
+    # ``built(Message, _MESSAGE.values(role=..., content=...), ...)`` written out: every
+    # routed call builds one per message
+    if not _FAST:
+        return built(Message, _MESSAGE.values(role=role, content=content), set(_GIVEN_MESSAGE))
+    values = _MESSAGE_TEMPLATE.copy()
+    for name, factory in _MESSAGE_FRESH:
+        values[name] = factory()
+    values["role"] = role
+    values["content"] = content
+    obj = _new(Message)
+    _set_dict(obj, values)
+    _set_fields(obj, {"role", "content"})
+    _set_extra(obj, None)
+    _set_private(obj, None)
+    return obj
 
 
 def _request(messages: list[Message]) -> ChatRequest:
-    return built(ChatRequest, _REQUEST.values(messages=messages), set(_GIVEN_REQUEST))
+    if not _FAST:
+        return built(ChatRequest, _REQUEST.values(messages=messages), set(_GIVEN_REQUEST))
+    values = _REQUEST_TEMPLATE.copy()
+    for name, factory in _REQUEST_FRESH:
+        values[name] = factory()
+    values["messages"] = messages
+    obj = _new(ChatRequest)
+    _set_dict(obj, values)
+    _set_fields(obj, {"messages"})
+    _set_extra(obj, None)
+    _set_private(obj, None)
+    return obj
 
 
 def _plain(value: Any) -> ChatRequest | None:

@@ -74,6 +74,13 @@ class Router:
         self.targets: list[Target] = list(targets)
         self._profiles = self._build_profiles()
         self._by_name = {p.name: p for p in self._profiles}
+        self._open = [p for p in self._profiles if p.static_exclusion is None]
+        self._closed = [p for p in self._profiles if p.static_exclusion is not None]
+        # every open profile fits a plain request of up to this size: no per-profile check
+        self._fits = (
+            min(p.context for p in self._open),
+            min(p.max_output for p in self._open),
+        )
         self.feedback = FeedbackLoop(self, scorers=scorers, sample_rate=scorer_sample_rate)
         self.groups = DeploymentGroups(
             self._profiles, self.policy.groups, self.feedback.inflight, self.clock
@@ -178,7 +185,7 @@ class Router:
             ignored = self._foreign_model(kwargs) if "model" in kwargs else None
             if ignored is not None:
                 kwargs = {k: v for k, v in kwargs.items() if k != "model"}
-        req = to_request(request, **kwargs)
+        req = to_request(request, **kwargs) if kwargs else to_request(request)
         features = analyze(req, self.classifier)
         eligible, excluded = self._filter(features, None if tags is None else check_tags(tags))
         if not eligible:
@@ -229,6 +236,15 @@ class Router:
         blocked = self.breakers.blocked()
         # the common request (nothing pinned, needed or capped) only asks the sizes to fit
         plain = not (pinned is not None or tools or vision or json_ or cap is not None or blocked)
+        if plain and need <= self._fits[0] and requested_out <= self._fits[1]:
+            eligible = self._open.copy()
+            if self._closed:
+                excluded = [
+                    Exclusion(p.name, p.model, p.static_exclusion or "") for p in self._closed
+                ]
+            if self.limiter is None:
+                return eligible, excluded
+            return self._limited(eligible, excluded, f, tags, blocked)
         for p in self._profiles:
             reason = p.static_exclusion
             if plain and reason is None and p.context >= need and requested_out <= p.max_output:
@@ -264,6 +280,17 @@ class Router:
                 eligible.append(p)
             else:
                 excluded.append(Exclusion(p.name, p.model, reason))
+        return self._limited(eligible, excluded, f, tags, blocked)
+
+    def _limited(
+        self,
+        eligible: list[Profile],
+        excluded: list[Exclusion],
+        f: RequestFeatures,
+        tags: dict[str, str] | None,
+        blocked: dict[str, str],
+    ) -> tuple[list[Profile], list[Exclusion]]:
+        """The filter's last steps: rate limits and budgets, and every circuit open."""
         if self.limiter is not None and eligible:
             try:
                 eligible, limited = self.limiter.filter(eligible, f, tags)

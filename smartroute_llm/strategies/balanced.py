@@ -20,14 +20,18 @@ for this prompt and model; S the speed tier score (SLOW .25 ... VERY_FAST 1); C 
 
 from __future__ import annotations
 
+import math
 from operator import attrgetter
 
 from smartroute_llm.features import RequestFeatures
 from smartroute_llm.plan import Candidate, Profile
 from smartroute_llm.policy import RoutingPolicy
-from smartroute_llm.strategies.base import cost_terms, predicted_quality
+from smartroute_llm.strategies.base import _FLOOR, cost_terms, predicted_quality
+from smartroute_llm.strategies.bounded import LAZY_FROM, Table, ranked
 
 _by_score = attrgetter("score")
+_log = math.log
+SHORTCUTS = True  # False: every ranking by rank_all (tests compare the two)
 
 
 def balanced_weights(policy: RoutingPolicy, complexity: float) -> tuple[float, float, float]:
@@ -73,6 +77,13 @@ class BalancedStrategy:
     def __init__(self, policy: RoutingPolicy) -> None:
         self.policy = policy
         self._weights = BalancedWeightsFn(policy)
+        self._table: Table | None = None  # of the last large eligible list
+
+    def _table_for(self, eligible: list[Profile]) -> Table:
+        table = self._table
+        if table is None or table.profiles != eligible:
+            self._table = table = Table(eligible, self._weights.fixed)
+        return table
 
     def rank(
         self, eligible: list[Profile], features: RequestFeatures
@@ -80,8 +91,26 @@ class BalancedStrategy:
         weights = self._weights
         # fixed weights do not read the complexity, which then is never computed
         wq, ws, wc = weights.fixed or weights(features.complexity.score)
+        if (
+            SHORTCUTS
+            and not weights.per_usd
+            and features.model_quality is None
+            and (features.requested_output or features.model_cost is None)
+        ):  # scored from the price list and tiers alone
+            used = {"quality": wq, "speed": ws, "cost": wc}
+            if len(eligible) >= LAZY_FROM:  # best first, only as far as the plan is read
+                return ranked(self._table_for(eligible), features, wq, ws, wc), used
+            pt, ot = features.prompt_tokens, features.output_tokens
+            return _small(eligible, pt, ot, wq, ws, wc), used
+        return self.rank_all(eligible, features, wq, ws, wc)
+
+    def rank_all(
+        self, eligible: list[Profile], features: RequestFeatures, wq: float, ws: float, wc: float
+    ) -> tuple[list[Candidate], dict[str, float]]:
+        """Every candidate scored in one pass: the general ranking (per-prompt predictions,
+        willingness to pay), and the reference the shortcuts are tested against."""
         costs, cscores = cost_terms(eligible, features)
-        per_usd = weights.per_usd
+        per_usd = self._weights.per_usd
         if per_usd:
             out = []
             for p, est, c in zip(eligible, costs, cscores, strict=True):
@@ -102,3 +131,30 @@ class BalancedStrategy:
                 out.append(Candidate(p, wq * q + ws * p.speed + wc * c, q, p.speed, c, est))
         out.sort(key=_by_score, reverse=True)
         return out, {"quality": wq, "speed": ws, "cost": wc}
+
+
+def _small(
+    eligible: list[Profile], pt: int, ot: int, wq: float, ws: float, wc: float
+) -> list[Candidate]:
+    """``rank_all`` for a few candidates priced from the list: the same floats (the cost
+    arithmetic of :func:`~smartroute_llm.strategies.base.cost_terms`) in two plain loops."""
+    f = _FLOOR
+    rows = []
+    lo, hi = math.inf, -math.inf
+    for p in eligible:
+        est = p.in_price * pt + p.out_price * ot
+        x = _log(est + f)
+        rows.append((p, est, x))
+        if x < lo:
+            lo = x
+        if x > hi:
+            hi = x
+    span = hi - lo
+    inv = 0.0 if span <= 1e-12 else 1.0 / span
+    out = []
+    for p, est, x in rows:
+        q, s = p.quality, p.speed
+        c = 1.0 if inv == 0.0 else 1.0 - (x - lo) * inv
+        out.append(Candidate(p, wq * q + ws * s + wc * c, q, s, c, est))
+    out.sort(key=_by_score, reverse=True)
+    return out
