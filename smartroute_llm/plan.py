@@ -132,15 +132,7 @@ class Candidate:
 
     @property
     def parts(self) -> dict[str, float]:
-        parts = {
-            "quality": self.quality,
-            "speed": self.speed,
-            "cost": self.cost,
-            "est_cost_usd": self.est_cost_usd,
-        }
-        if self.extra:
-            parts.update(self.extra)
-        return parts
+        return _parts(self.quality, self.speed, self.cost, self.est_cost_usd, self.extra)
 
     def __repr__(self) -> str:
         return f"Candidate({self.name!r}, score={self.score:.4f})"
@@ -195,14 +187,36 @@ class GroupPick:
         }
 
 
+def _parts(
+    quality: float, speed: float, cost: float, est_cost_usd: float, extra: dict[str, float] | None
+) -> dict[str, float]:
+    parts = {"quality": quality, "speed": speed, "cost": cost, "est_cost_usd": est_cost_usd}
+    if extra:
+        parts.update(extra)
+    return parts
+
+
+# what a decision's summary needs of a candidate, without the candidate (which holds its target
+# and, through it, the target's connections: a kept decision must not keep those alive)
+SummaryRow = tuple[str, str, float, float, float, float, float, "dict[str, float] | None"]
+
+
+def summary_rows(candidates: list[Candidate]) -> list[SummaryRow]:
+    return [
+        (c.profile.name, c.profile.model, c.score, c.quality, c.speed, c.cost, c.est_cost_usd,
+         c.extra)
+        for c in candidates
+    ]
+
+
 def summarize(
-    candidates: list[Candidate], excluded: list[Exclusion]
+    rows: list[SummaryRow], excluded: list[Exclusion]
 ) -> tuple[list[ScoredSummary], list[ExcludedSummary]]:
     """What a decision shows of a plan: its candidates' scores and its exclusions."""
     scored = []
-    for c in candidates:
-        p = c.profile
-        values = {"target": p.name, "model": p.model, "score": c.score, "parts": c.parts}
+    for name, model, score, quality, speed, cost, usd, extra in rows:
+        parts = _parts(quality, speed, cost, usd, extra)
+        values = {"target": name, "model": model, "score": score, "parts": parts}
         scored.append(built(ScoredSummary, values, {"target", "model", "score", "parts"}))
     excluded_ = []
     for e in excluded:
@@ -233,7 +247,7 @@ class RoutingPlan:
         return len(self.candidates)
 
     def summary(self, top: int = 10) -> tuple[list[ScoredSummary], list[ExcludedSummary]]:
-        return summarize(self.candidates[:top], self.excluded[:top])
+        return summarize(summary_rows(self.candidates[:top]), self.excluded[:top])
 
     def explain(self, top: int = 10) -> str:
         """A human-readable account of the plan."""

@@ -22,7 +22,7 @@ from smartroute_llm.errors import (
 from smartroute_llm.execution.lease import Lease
 from smartroute_llm.feedback import CONTEXT_PARTS, Outcome
 from smartroute_llm.limits import Hold as Hold_
-from smartroute_llm.plan import Candidate, Exclusion, RoutingPlan, summarize
+from smartroute_llm.plan import Candidate, Exclusion, RoutingPlan, summarize, summary_rows
 from smartroute_llm.policy import ErrorAction, RoutingPolicy
 from smartroute_llm.request import ChatRequest, Message
 from smartroute_llm.response import ChatResponse, Usage
@@ -438,7 +438,7 @@ class Call:
                 "explanation": plan.explanation,
                 "cascade": None,
             },
-            partial(summarize, candidates[:10], plan.excluded[:10]),
+            partial(summarize, summary_rows(candidates[:10]), plan.excluded[:10]),
         )
 
     def exhausted(self, why: str | None = None) -> Exception:

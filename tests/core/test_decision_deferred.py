@@ -80,7 +80,9 @@ def _twins() -> tuple[RoutingDecision, RoutingDecision]:
         "quality": None, "explanation": {"k": "v"}, "cascade": None,
     }
     cands, excl = plan.candidates[:10], plan.excluded[:10]
-    lazy = RoutingDecision.deferred(dict(values), partial(plan_module.summarize, cands, excl))
+    lazy = RoutingDecision.deferred(
+        dict(values), partial(plan_module.summarize, plan_module.summary_rows(cands), excl)
+    )
     scored, excluded = plan.summary(top=10)
     full = {**values, "candidates": scored, "excluded": excluded}
     eager = made(RoutingDecision, {name: full[name] for name in RoutingDecision.model_fields})
@@ -143,3 +145,22 @@ async def test_decisions_of_other_paths_are_built_at_once() -> None:
     final = chunks[-1].decision
     assert final is not None and final.target == "gpt-4o"
     assert [c.target for c in final.candidates] == ["claude-3-haiku", "gpt-4o"]
+
+
+async def test_a_kept_decision_does_not_keep_its_targets_alive() -> None:
+    """The pending summaries hold names and numbers, not the candidates (whose targets hold
+    connections): dropping the router frees its targets even while decisions are kept."""
+    import gc
+    import weakref
+
+    router = Router(
+        [ScriptedTarget("gpt-4o-mini", script="Paris."), ScriptedTarget("gpt-4o", script="P.")],
+        RoutingPolicy.cheapest(),
+    )
+    refs = [weakref.ref(p.target) for p in router.profiles]
+    d = (await router.achat("What is the capital of France?")).decision
+    assert d is not None and "candidates" not in _fields(d)
+    del router
+    gc.collect()
+    assert [r() for r in refs] == [None, None]
+    assert [c.target for c in d.candidates] == ["gpt-4o-mini", "gpt-4o"]
