@@ -235,10 +235,9 @@ _PUNCT_ASCII = bytes.maketrans(
 _ALL_WORDS_ASCII = {w.encode(): w for w in _ALL_WORDS if w.isascii()}
 
 
-def _keyword_counts(text: str) -> dict[str, float]:
+def _keyword_counts(text: str, ascii_: bool) -> dict[str, float]:
     low = text.lower()
     counts = {"code": 0.0, "math": 0.0, "reasoning": 0.0, "task": 0.0, "constraints": 0.0}
-    ascii_ = text.isascii()
     if ascii_:
         found = _ALL_WORDS_ASCII.keys() & low.encode().translate(_PUNCT_ASCII).split()
         words = [_ALL_WORDS_ASCII[w] for w in found] if found else ()
@@ -324,10 +323,11 @@ class HeuristicClassifier:
         """``classify`` from the few request facts it reads, so it can run after the request
         was analysed (lazily, see :func:`analyze`)."""
         text = prompt[: self.scan_chars]
-        counts = _keyword_counts(text)
+        ascii_ = text.isascii()
+        counts = _keyword_counts(text, ascii_)
         tokens = estimate_tokens(prompt)
         questions = text.count("?")
-        if not text.isascii():
+        if not ascii_:
             questions += text.count("？")
         items = len(_LIST_ITEM.findall(text)) if "\n" in text else 0
         length = min(1.0, math.log1p(tokens / 40.0) / _LOG_LONG)

@@ -255,7 +255,8 @@ class HTTPTarget(TargetIdentity):
     objects are merged with the ones built from the request, other values replace them.
     """
 
-    # acomplete() wraps the request in asyncio.timeout(options.timeout), so the router need not
+    # acomplete() bounds the request by options.timeout itself (aiohttp's total timer on the
+    # direct path, asyncio.timeout on httpx's), so the router need not
     enforces_attempt_timeout: ClassVar[bool] = True
     # stream()/astream() take into= (the router's non-streaming calls read as streams fold
     # the answer there); off for a subclass that replaces either without saying it takes it
@@ -930,7 +931,6 @@ class _Events:
         self.size.into = into
         if isinstance(self.parser, StreamText):
             self.parser.into = self.size
-
 
 
 class _TimeLeft(dict[str, Any]):
